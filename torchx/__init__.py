@@ -1,0 +1,6 @@
+"""torchx: a universal job launcher for PyTorch.
+
+Importing this package loads nothing but this module; subpackages load on use.
+"""
+
+__version__ = "0.1.0"

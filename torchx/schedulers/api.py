@@ -1,0 +1,187 @@
+"""The Scheduler interface every backend implements, and the responses it returns.
+
+A scheduler turns an AppDef into a native request (``_submit_dryrun``), submits it
+(``schedule``), and answers ``describe``/``list``/``log_iter``/``cancel``/``delete`` for it.
+"""
+
+from __future__ import annotations
+
+import abc
+import enum
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+from torchx.specs.api import (
+    NONE,
+    AppDef,
+    AppDryRunInfo,
+    AppState,
+    CfgVal,
+    Role,
+    RoleStatus,
+    StructuredOpts,
+    runopts,
+)
+
+__all__ = [
+    "DescribeAppResponse", "ListAppResponse", "Scheduler", "Stream", "StructuredOpts",
+    "filter_regex", "split_lines",
+]
+
+
+class Stream(str, enum.Enum):
+    """Which of a replica's log streams to read."""
+
+    STDOUT = "stdout"
+    STDERR = "stderr"
+    COMBINED = "combined"
+
+
+@dataclass
+class DescribeAppResponse:
+    """What a scheduler knows about one app."""
+
+    app_id: str = NONE
+    state: AppState = AppState.UNSUBMITTED
+    num_restarts: int = -1
+    msg: str = NONE
+    structured_error_msg: str = NONE
+    ui_url: str | None = None
+    roles_statuses: list[RoleStatus] = field(default_factory=list)
+    roles: list[Role] = field(default_factory=list)
+
+
+@dataclass
+class ListAppResponse:
+    """One line of ``list``: an app's id, state and handle (and, where known, name and age)."""
+
+    app_id: str
+    state: AppState
+    app_handle: str = NONE
+    name: str = ""
+    roles: list[Role] = field(default_factory=list)
+    created: float | None = None
+    """Submission time (seconds since the epoch) where the scheduler knows it."""
+
+
+T = TypeVar("T")
+
+
+class Scheduler(abc.ABC, Generic[T]):
+    """A backend that runs apps. ``T`` is the type of the run config it accepts."""
+
+    def __init__(self, backend: str, session_name: str) -> None:
+        self.backend = backend
+        self.session_name = session_name
+
+    def close(self) -> None:
+        """Release connections; never stops apps. Safe to call twice."""
+
+    def __enter__(self) -> Scheduler[T]:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---- submitting
+
+    def submit_dryrun(self, app: AppDef, cfg: T) -> AppDryRunInfo[Any]:
+        """The native request for ``app`` with ``cfg`` checked and defaulted; no side effects."""
+        resolved = self.run_opts().resolve(dict(cfg) if isinstance(cfg, Mapping) else {})
+        info = self._submit_dryrun(app, resolved)  # type: ignore[arg-type]
+        for role in app.roles:
+            info = role.pre_proc(self.backend, info)
+        info._app = app
+        info._cfg = resolved
+        info._scheduler = self.backend
+        return info
+
+    @abc.abstractmethod
+    def _submit_dryrun(self, app: AppDef, cfg: T) -> AppDryRunInfo[Any]:
+        """Translate ``app`` into this backend's request."""
+
+    @abc.abstractmethod
+    def schedule(self, dryrun_info: AppDryRunInfo[Any]) -> str:
+        """Submit the request; return the app id."""
+
+    def run_opts(self) -> runopts:
+        """The run options this scheduler (and its workspace mixin, if any) accepts."""
+        opts = self._run_opts()
+        workspace_opts = getattr(self, "workspace_opts", None)
+        if callable(workspace_opts):
+            opts.update(workspace_opts())
+        return opts
+
+    def _run_opts(self) -> runopts:
+        return runopts()
+
+    def _validate(self, app: AppDef, scheduler: str, cfg: T) -> None:
+        """Reject an app this scheduler cannot run (called before submitting)."""
+
+    def _pre_build_validate(self, app: AppDef, scheduler: str, cfg: T) -> None:
+        """Reject an app before any workspace is built."""
+
+    # ---- managing
+
+    @abc.abstractmethod
+    def describe(self, app_id: str) -> DescribeAppResponse | None:
+        """What the backend knows of ``app_id``; None when it does not exist."""
+
+    def describe_many(self, app_ids: list[str]) -> dict[str, DescribeAppResponse | None]:
+        """Describe several apps; backends override this to batch their queries."""
+        return {app_id: self.describe(app_id) for app_id in app_ids}
+
+    @abc.abstractmethod
+    def list(self, cfg: Mapping[str, CfgVal] | None = None) -> list[ListAppResponse]:
+        """The apps this scheduler can see for this user."""
+
+    def exists(self, app_id: str) -> bool:
+        return self.describe(app_id) is not None
+
+    def cancel(self, app_id: str) -> None:
+        """Stop the app; a no-op for an app that is unknown or already finished."""
+        desc = self.describe(app_id)
+        if desc is not None and not desc.state.is_terminal():
+            self._cancel_existing(app_id)
+
+    @abc.abstractmethod
+    def _cancel_existing(self, app_id: str) -> None:
+        """Stop an app that exists."""
+
+    def delete(self, app_id: str) -> None:
+        """Stop the app if running and remove it from the backend."""
+        if self.exists(app_id):
+            self._delete_existing(app_id)
+
+    def _delete_existing(self, app_id: str) -> None:
+        self._cancel_existing(app_id)
+
+    def log_iter(
+        self,
+        app_id: str,
+        role_name: str,
+        k: int = 0,
+        regex: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        should_tail: bool = False,
+        streams: Stream | None = None,
+    ) -> Iterable[str]:
+        """Lines (each ending in a newline) of replica ``k`` of ``role_name``."""
+        raise NotImplementedError(
+            f"scheduler `{self.backend}` cannot fetch logs; use the backend's own log tools"
+        )
+
+
+def filter_regex(regex: str, lines: Iterable[str]) -> Iterator[str]:
+    """The lines that match ``regex`` (searched anywhere in the line)."""
+    pattern = re.compile(regex)
+    return (line for line in lines if pattern.search(line))
+
+
+def split_lines(text: str) -> list[str]:
+    """``text`` split into lines that keep their newline."""
+    return text.splitlines(keepends=True)

@@ -31,7 +31,7 @@ def load_group(group: str) -> dict[str, Any]:
     Plugins that raise on import are reported once (naming the plugin and its error).
     """
     loaded: dict[str, Any] = {}
-    for name, ep in entry_points(group).items():
+    for name in entry_points(group):
         obj = load(group, name)
         if obj is not None:
             loaded[name] = obj

@@ -1,0 +1,231 @@
+""".torchxconfig: INI defaults for run options, the CLI, components and trackers.
+
+Sections::
+
+    [local_cwd]              # run options of a scheduler (typed by its runopts)
+    log_dir = /tmp/logs
+    [cli:run]                # defaults for `torchx run`: scheduler, component, workspace
+    scheduler = local_cwd
+    [component:dist.ddp]     # argument defaults of a component
+    j = 2x2
+    [torchx:tracker]         # trackers to activate (keys; values unused)
+    fsspec =
+    [tracker:fsspec]         # a tracker's settings
+    config = /tmp/tracker_data
+
+Precedence: command line > ``$TORCHXCONFIG`` (when set, the only file read) > ``./.torchxconfig``
+> ``~/.torchxconfig`` > defaults. Files are read on each call (they are tiny); nothing happens
+at import time.
+"""
+
+from __future__ import annotations
+
+import configparser
+import logging
+import os
+from collections.abc import Iterable
+from typing import TextIO
+
+from torchx.specs.api import (
+    CfgVal,
+    InvalidRunConfigException,
+    _convert,
+    _suggest,
+    cfg_from_str,
+    runopts,
+)
+
+log = logging.getLogger(__name__)
+
+CONFIG_FILE = ".torchxconfig"
+ENV_TORCHXCONFIG = "TORCHXCONFIG"
+_NON_SCHEDULER_PREFIXES = ("cli:", "component:", "torchx:", "tracker:")
+
+
+class ConfigError(InvalidRunConfigException):
+    """A .torchxconfig file cannot be read or holds a value of the wrong type."""
+
+
+def find_configs(dirs: Iterable[str] | None = None) -> list[str]:
+    """Config files to read, most important first.
+
+    ``$TORCHXCONFIG`` alone when set; otherwise ``<dir>/.torchxconfig`` for each of ``dirs``
+    (default: the current directory, then the home directory) that exists.
+    """
+    env = os.environ.get(ENV_TORCHXCONFIG)
+    if env:
+        if not os.path.isfile(env):
+            raise ConfigError(
+                f"${ENV_TORCHXCONFIG} names `{env}`, which is not a file: fix the path or unset it"
+            )
+        return [env]
+    if dirs is None:
+        dirs = [os.getcwd(), os.path.expanduser("~")]
+    found: list[str] = []
+    for d in dirs:
+        path = os.path.abspath(os.path.join(d, CONFIG_FILE))
+        if os.path.isfile(path) and path not in found:
+            found.append(path)
+    return found
+
+
+def _parse(path: str, f: TextIO | None = None) -> configparser.ConfigParser:
+    parser = configparser.ConfigParser(interpolation=None, delimiters=("=",))
+    parser.optionxform = str  # type: ignore[assignment,method-assign]  # keep key case
+    try:
+        if f is not None:
+            parser.read_file(f, source=path)
+        else:
+            with open(path) as fh:
+                parser.read_file(fh, source=path)
+    except configparser.Error as e:
+        first = str(e).splitlines()[0]
+        raise ConfigError(f"cannot parse `{path}`: {first}: fix the INI syntax") from None
+    except OSError as e:
+        raise ConfigError(f"cannot read `{path}`: {e.strerror}") from None
+    return parser
+
+
+def _sections(dirs: Iterable[str] | None) -> list[tuple[str, configparser.ConfigParser]]:
+    return [(p, _parse(p)) for p in find_configs(dirs)]
+
+
+def get_configs(prefix: str, name: str, dirs: Iterable[str] | None = None) -> dict[str, str]:
+    """Merged ``[<prefix>:<name>]`` key -> value (more important files win).
+
+    An empty ``prefix`` reads ``[<name>]``.
+    """
+    section = f"{prefix}:{name}" if prefix else name
+    merged: dict[str, str] = {}
+    for _, parser in _sections(dirs):
+        if parser.has_section(section):
+            for key, val in parser.items(section):
+                merged.setdefault(key, val)
+    return merged
+
+
+def get_config(prefix: str, name: str, key: str, dirs: Iterable[str] | None = None) -> str | None:
+    """The value of ``key`` in ``[<prefix>:<name>]``, or None."""
+    return get_configs(prefix, name, dirs).get(key)
+
+
+def load_sections(prefix: str, dirs: Iterable[str] | None = None) -> dict[str, dict[str, str]]:
+    """Every ``[<prefix>:<name>]`` section: name -> key -> value (more important files win)."""
+    out: dict[str, dict[str, str]] = {}
+    for _, parser in _sections(dirs):
+        for section in parser.sections():
+            head, sep, name = section.partition(":")
+            if sep and head == prefix:
+                into = out.setdefault(name, {})
+                for key, val in parser.items(section):
+                    into.setdefault(key, val)
+    return out
+
+
+def _scheduler_opts(scheduler: str) -> runopts:
+    from torchx.schedulers import get_scheduler_factory
+
+    return get_scheduler_factory(scheduler)("torchx").run_opts()
+
+
+def apply(
+    scheduler: str,
+    cfg: dict[str, CfgVal],
+    dirs: list[str] | None = None,
+    opts: runopts | None = None,
+) -> None:
+    """Fill keys missing from ``cfg`` from the ``[<scheduler>]`` section of the config files.
+
+    Values are converted to the types ``opts`` declares (the scheduler's run options, looked up
+    only when a file has such a section). Unknown keys are logged with the valid names and
+    skipped; a value of the wrong type raises :py:class:`ConfigError` naming the file.
+    """
+    _apply_parsed(scheduler, cfg, _sections(dirs), opts)
+
+
+def _apply_parsed(
+    scheduler: str,
+    cfg: dict[str, CfgVal],
+    sources: list[tuple[str, configparser.ConfigParser]],
+    opts: runopts | None,
+) -> None:
+    for path, parser in sources:
+        if not parser.has_section(scheduler):
+            continue
+        if opts is None:
+            opts = _scheduler_opts(scheduler)
+        for key, raw in parser.items(scheduler):
+            opt = opts.get(key)
+            if opt is None:
+                log.warning(
+                    "`%s` [%s]: ignoring unknown run option `%s`%s",
+                    path, scheduler, key, _suggest(key, [k for k, _ in opts], "options"),
+                )
+                continue
+            canonical = next(k for k, o in opts if o is opt)
+            if canonical in cfg or key in cfg:
+                continue
+            value: CfgVal = raw
+            if opt.opt_type in (list, dict):
+                value = cfg_from_str(f"{canonical}={raw}").get(canonical, [])
+            try:
+                cfg[canonical] = _convert(canonical, value, opt.opt_type)
+            except InvalidRunConfigException as e:
+                raise ConfigError(f"`{path}` [{scheduler}]: {e}: fix the value in the file") from None
+
+
+def load(scheduler: str, f: TextIO, cfg: dict[str, CfgVal], opts: runopts | None = None) -> None:
+    """Like :py:func:`apply` but reading one already-open file."""
+    path = getattr(f, "name", "<config>")
+    _apply_parsed(scheduler, cfg, [(str(path), _parse(str(path), f))], opts)
+
+
+def dump(
+    f: TextIO,
+    schedulers: list[str] | None = None,
+    required_only: bool = False,
+) -> None:
+    """Write a starter .torchxconfig: a section per scheduler listing its run options.
+
+    Options with a default are written commented out, with their help; required ones are
+    written with an empty value to fill in.
+    """
+    from torchx.schedulers import get_default_scheduler_name, get_scheduler_names
+
+    names = schedulers if schedulers is not None else get_scheduler_names()
+    f.write("# torchx configuration: command line > $TORCHXCONFIG > ./.torchxconfig"
+            " > ~/.torchxconfig\n\n")
+    f.write(f"[cli:run]\nscheduler = {get_default_scheduler_name()}\n\n")
+    for name in names:
+        try:
+            opts = _scheduler_opts(name)
+        except Exception as e:  # an unavailable backend must not spoil the rest
+            log.warning("skipping scheduler `%s` in the config: %s", name, e)
+            continue
+        f.write(f"[{name}]\n")
+        for key, opt in sorted(opts, key=lambda kv: kv[0]):
+            if required_only and not opt.is_required:
+                continue
+            help_line = " ".join(opt.help.split())
+            if help_line:
+                f.write(f"# {help_line} ({opt.type_name})\n")
+            if opt.is_required:
+                f.write(f"{key} =\n")
+            else:
+                default = "" if opt.default is None else _render(opt.default)
+                f.write(f"# {key} = {default}\n")
+        f.write("\n")
+
+
+def _render(val: CfgVal) -> str:
+    if isinstance(val, bool):
+        return "true" if val else "false"
+    if isinstance(val, list):
+        return ",".join(val)
+    if isinstance(val, dict):
+        return ";".join(f"{k}:{v}" for k, v in val.items())
+    return str(val)
+
+
+def is_scheduler_section(section: str) -> bool:
+    return not section.startswith(_NON_SCHEDULER_PREFIXES)

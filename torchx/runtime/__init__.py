@@ -1,0 +1,1 @@
+"""Helpers for code running inside torchx jobs."""

@@ -1,0 +1,1 @@
+"""Tracker backends shipped with torchx (each imported on use)."""

@@ -1,0 +1,478 @@
+"""``local_cwd``: run an app's replicas as processes on this machine, in the current directory.
+
+Requirements: Linux (``/proc``). No extra packages.
+
+Durable: each app lives in a journal directory ``$TORCHX_HOME/apps/<app_id>/`` (default
+``~/.torchx``, mode 0700) holding ``request.json``, ``state.json`` (written atomically by the
+app's detached supervisor, :py:mod:`torchx.schedulers.local_supervisor`) and the logs. Every
+method here only reads that journal or signals the supervisor (its pid checked against its
+start time), so ``status``, ``log``, ``list``, ``cancel`` and ``delete`` work from any process,
+after the launcher exited or was killed.
+
+Status of an unknown app is None (``describe``); ``log_iter`` of an unknown app raises
+:py:class:`~torchx.specs.UnknownAppException`; ``cancel`` of a finished app is a no-op.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from torchx.schedulers.api import (
+    DescribeAppResponse,
+    ListAppResponse,
+    Scheduler,
+    Stream,
+    StructuredOpts,
+    filter_regex,
+)
+from torchx.specs.api import (
+    NONE,
+    AppDef,
+    AppDryRunInfo,
+    AppState,
+    CfgVal,
+    ReplicaStatus,
+    Resource,
+    RetryPolicy,
+    Role,
+    RoleStatus,
+    TorchXError,
+    UnknownAppException,
+    macros,
+    make_app_handle,
+    runopts,
+)
+
+# --------------------------------------------------------------------------- states
+
+STATES: dict[str, AppState] = {s.name: s for s in AppState}
+SUPERVISOR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "local_supervisor.py")
+KILL_GRACE_S = 5.0
+"""Seconds between SIGTERM and SIGKILL when stopping replicas."""
+START_TIMEOUT_S = 30.0
+"""An app whose supervisor has not recorded itself after this long is reported FAILED."""
+
+_APP_ID_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
+
+
+class LocalSchedulerError(TorchXError):
+    """A local_cwd request cannot be carried out."""
+
+
+# --------------------------------------------------------------------------- options
+
+
+@dataclass
+class LocalOpts(StructuredOpts):
+    log_dir: str | None = None
+    """Directory for the logs (``<log_dir>/<app_id>/<role>/<k>/``); default: the app's journal."""
+    prepend_cwd: bool = False
+    """Put the current directory first on each replica's PATH."""
+    auto_set_cuda_visible_devices: bool = False
+    """Split the GPUs `nvidia-smi -L` lists among the replicas (sets CUDA_VISIBLE_DEVICES)."""
+
+
+# --------------------------------------------------------------------------- request
+
+
+@dataclass
+class ReplicaSpec:
+    role: str
+    id: int
+    argv: list[str]
+    env: dict[str, str]
+    log_dir: str
+    error_file: str
+
+
+@dataclass
+class LocalRequest:
+    """What the supervisor runs: one command per replica. Its repr is the dryrun output."""
+
+    app_id: str
+    name: str
+    cwd: str
+    log_dir: str
+    replicas: list[ReplicaSpec] = field(default_factory=list)
+    roles: list[dict[str, Any]] = field(default_factory=list)
+
+    def __repr__(self) -> str:
+        import shlex
+
+        lines = [f"local_cwd app `{self.app_id}` in {self.cwd} (logs: {self.log_dir})"]
+        for r in self.replicas:
+            env = " ".join(f"{k}={shlex.quote(v)}" for k, v in sorted(r.env.items()))
+            cmd = " ".join(shlex.quote(a) for a in r.argv)
+            lines.append(f"  {r.role}[{r.id}]: {env} {cmd}")
+        return "\n".join(lines)
+
+
+def torchx_home() -> str:
+    """``$TORCHX_HOME`` or ``~/.torchx``, created readable by the user only."""
+    home = os.environ.get("TORCHX_HOME") or os.path.join(os.path.expanduser("~"), ".torchx")
+    apps = os.path.join(home, "apps")
+    if not os.path.isdir(apps):
+        os.makedirs(apps, mode=0o700, exist_ok=True)
+        os.chmod(home, 0o700)
+    return home
+
+
+def make_app_id(name: str) -> str:
+    """``<name>-<random>`` with the name reduced to characters safe in paths and handles."""
+    base = re.sub(r"[^A-Za-z0-9_.\-]+", "-", name).strip("-.") or "app"
+    alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
+    n = int.from_bytes(os.urandom(8), "big")
+    suffix = "".join(alphabet[(n >> (6 * i)) % 36] for i in range(8))
+    return f"{base}-{suffix}"
+
+
+def role_to_json(role: Role) -> dict[str, Any]:
+    return {
+        "name": role.name, "image": role.image, "entrypoint": role.entrypoint,
+        "args": list(role.args), "env": dict(role.env), "num_replicas": role.num_replicas,
+        "min_replicas": role.min_replicas, "max_retries": role.max_retries,
+        "retry_policy": RetryPolicy(role.retry_policy).value,
+        "resource": {"cpu": role.resource.cpu, "gpu": role.resource.gpu,
+                     "memMB": role.resource.memMB},
+        "port_map": dict(role.port_map),
+        "metadata": json.loads(json.dumps(role.metadata, default=str)),
+    }
+
+
+def role_from_json(d: Mapping[str, Any]) -> Role:
+    res = d.get("resource") or {}
+    return Role(
+        name=d["name"], image=d.get("image", ""), entrypoint=d.get("entrypoint", ""),
+        args=list(d.get("args", [])), env=dict(d.get("env", {})),
+        num_replicas=int(d.get("num_replicas", 1)), min_replicas=d.get("min_replicas"),
+        max_retries=int(d.get("max_retries", 0)),
+        retry_policy=RetryPolicy(d.get("retry_policy", "APPLICATION")),
+        resource=Resource(cpu=res.get("cpu", -1), gpu=res.get("gpu", -1),
+                          memMB=res.get("memMB", -1)),
+        port_map=dict(d.get("port_map", {})), metadata=dict(d.get("metadata", {})),
+    )
+
+
+def _count_gpus() -> int:
+    import subprocess
+
+    try:
+        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise LocalSchedulerError(
+            f"auto_set_cuda_visible_devices needs `nvidia-smi -L` to list the GPUs: {e}; "
+            "unset the option or install the NVIDIA driver"
+        ) from None
+    return sum(1 for line in out.stdout.splitlines() if line.startswith("GPU "))
+
+
+def _proc_start(pid: int) -> int | None:
+    """Start time (clock ticks) of a live, non-zombie ``pid``; None otherwise."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    fields = data[data.rfind(b")") + 2 :].split()
+    return None if fields[0] == b"Z" else int(fields[19])
+
+
+def _alive(info: Mapping[str, Any] | None) -> bool:
+    """True when the process ``{"pid", "start"}`` still runs (and is not a recycled pid)."""
+    if not info or not info.get("pid"):
+        return False
+    return _proc_start(int(info["pid"])) == info.get("start")
+
+
+# --------------------------------------------------------------------------- scheduler
+
+
+class LocalScheduler(Scheduler[Mapping[str, CfgVal]]):
+    """Runs replicas as local processes under a detached, durable supervisor."""
+
+    def __init__(self, session_name: str, kill_grace: float = KILL_GRACE_S, **_: Any) -> None:
+        super().__init__("local_cwd", session_name)
+        self.kill_grace = kill_grace
+
+    def _run_opts(self) -> runopts:
+        return LocalOpts.as_runopts()
+
+    # ---- paths
+
+    def _app_dir(self, app_id: str) -> str | None:
+        if not _APP_ID_RE.match(app_id):
+            return None
+        return os.path.join(torchx_home(), "apps", app_id)
+
+    def _read(self, app_id: str, name: str) -> dict[str, Any] | None:
+        d = self._app_dir(app_id)
+        if d is None:
+            return None
+        try:
+            with open(os.path.join(d, name), "rb") as f:
+                return json.loads(f.read())  # type: ignore[no-any-return]
+        except (OSError, ValueError):
+            return None
+
+    # ---- submitting
+
+    def _submit_dryrun(self, app: AppDef, cfg: Mapping[str, CfgVal]) -> AppDryRunInfo[LocalRequest]:
+        opts = LocalOpts.from_cfg(cfg)
+        app_id = make_app_id(app.name)
+        cwd = os.getcwd()
+        home_logs = os.path.join(torchx_home(), "apps", app_id, "logs")
+        log_dir = os.path.join(os.path.abspath(opts.log_dir), app_id) if opts.log_dir else home_logs
+        total = sum(r.num_replicas for r in app.roles)
+        gpus_each = 0
+        if opts.auto_set_cuda_visible_devices:
+            found = _count_gpus()
+            gpus_each = found // total if total else 0
+            if gpus_each == 0:
+                raise LocalSchedulerError(
+                    f"auto_set_cuda_visible_devices: {found} GPU(s) for {total} replicas; "
+                    "use fewer replicas or unset the option"
+                )
+        req = LocalRequest(app_id=app_id, name=app.name, cwd=cwd, log_dir=log_dir)
+        next_gpu = 0
+        for role in app.roles:
+            if role.entrypoint in ("", "<MISSING>"):
+                raise LocalSchedulerError(f"role `{role.name}` has no entrypoint; set `entrypoint=`")
+            req.roles.append(role_to_json(role))
+            for k in range(role.num_replicas):
+                values = macros.Values(img_root=cwd, app_id=app_id, replica_id=str(k),
+                                       rank0_env="TORCHX_RANK0_HOST")
+                r = values.apply(role)
+                rdir = os.path.join(log_dir, role.name, str(k))
+                env = dict(r.env)
+                env.update({
+                    "TORCHX_RANK0_HOST": "localhost",
+                    "PYTHONUNBUFFERED": "1",
+                    "TORCHELASTIC_ERROR_FILE": os.path.join(rdir, "error.json"),
+                })
+                if opts.prepend_cwd:
+                    env["PATH"] = cwd + os.pathsep + env.get("PATH", os.environ.get("PATH", ""))
+                if gpus_each:
+                    ids = range(next_gpu, next_gpu + gpus_each)
+                    env["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, ids))
+                    next_gpu += gpus_each
+                req.replicas.append(ReplicaSpec(role.name, k, [r.entrypoint, *r.args], env,
+                                                rdir, env["TORCHELASTIC_ERROR_FILE"]))
+        return AppDryRunInfo(req, repr)
+
+    def schedule(self, dryrun_info: AppDryRunInfo[LocalRequest]) -> str:
+        req = dryrun_info.request
+        app_dir = self._app_dir(req.app_id)
+        assert app_dir is not None
+        try:
+            os.mkdir(app_dir, 0o700)
+        except FileExistsError:
+            raise LocalSchedulerError(
+                f"app `{req.app_id}` was already scheduled; call dryrun again for a new app"
+            ) from None
+        created = time.time()
+        from torchx.schedulers.local_supervisor import write_json_atomic
+
+        write_json_atomic(os.path.join(app_dir, "request.json"), {
+            "app_id": req.app_id, "name": req.name, "cwd": req.cwd, "log_dir": req.log_dir,
+            "created": created, "kill_grace": self.kill_grace, "roles": req.roles,
+            "replicas": [vars(r) for r in req.replicas],
+        })
+        write_json_atomic(os.path.join(app_dir, "state.json"), {
+            "app_id": req.app_id, "name": req.name, "created": created, "state": "SUBMITTED",
+            "num_restarts": 0, "msg": "", "structured_error_msg": NONE, "supervisor": None,
+            "replicas": [], "ended": None,
+        })
+        import sys
+
+        argv = [sys.executable, "-I", "-S", SUPERVISOR, app_dir]
+        pid = os.posix_spawn(sys.executable, argv, os.environ)
+        _, status = os.waitpid(pid, 0)  # exits as soon as it has forked the supervisor
+        if os.waitstatus_to_exitcode(status) != 0:
+            raise LocalSchedulerError(f"could not start the supervisor of `{req.app_id}`")
+        return req.app_id
+
+    # ---- managing
+
+    def _state(self, app_id: str) -> dict[str, Any] | None:
+        """The app's state, with a dead supervisor reported as FAILED."""
+        st = self._read(app_id, "state.json")
+        if st is None or st["state"] in ("SUCCEEDED", "FAILED", "CANCELLED"):
+            return st
+        sup = st.get("supervisor")
+        if sup is None:
+            if time.time() - float(st.get("created", 0)) < START_TIMEOUT_S:
+                return st
+        elif _alive(sup):
+            return st
+        again = self._read(app_id, "state.json")  # it may have finished just now
+        if again is not None and again["state"] != st["state"]:
+            return again
+        st["state"] = "FAILED"
+        st["msg"] = "the local_cwd supervisor of this app is gone (killed?); its replicas may remain"
+        return st
+
+    def describe(self, app_id: str) -> DescribeAppResponse | None:
+        st = self._state(app_id)
+        if st is None:
+            return None
+        req = self._read(app_id, "request.json") or {}
+        roles = [role_from_json(r) for r in req.get("roles", [])]
+        by_role: dict[str, RoleStatus] = {r.name: RoleStatus(r.name) for r in roles}
+        for rep in st.get("replicas", []):
+            rs = by_role.setdefault(rep["role"], RoleStatus(rep["role"]))
+            rs.replicas.append(ReplicaStatus(
+                id=rep["id"], state=STATES[rep["state"]] if rep["state"] in STATES
+                else AppState.PENDING, role=rep["role"], hostname="localhost",
+                structured_error_msg=rep.get("structured_error_msg", NONE),
+            ))
+        return DescribeAppResponse(
+            app_id=app_id, state=STATES[st["state"]], num_restarts=st.get("num_restarts", 0),
+            msg=st.get("msg", ""), structured_error_msg=st.get("structured_error_msg", NONE),
+            roles_statuses=list(by_role.values()), roles=roles,
+        )
+
+    def list(self, cfg: Mapping[str, CfgVal] | None = None) -> list[ListAppResponse]:
+        apps = os.path.join(torchx_home(), "apps")
+        out = []
+        for app_id in os.listdir(apps):
+            st = self._state(app_id)
+            if st is None:
+                continue
+            out.append(ListAppResponse(
+                app_id=app_id, state=STATES[st["state"]],
+                app_handle=make_app_handle(self.backend, self.session_name, app_id),
+                name=st.get("name", ""), created=st.get("created"),
+            ))
+        out.sort(key=lambda a: a.created or 0)
+        return out
+
+    def _cancel_existing(self, app_id: str) -> None:
+        app_dir = self._app_dir(app_id)
+        assert app_dir is not None
+        with open(os.path.join(app_dir, "cancel"), "w"):
+            pass  # a supervisor that has not started yet sees this
+        st = self._read(app_id, "state.json") or {}
+        sup = st.get("supervisor")
+        if _alive(sup):
+            import signal
+
+            try:
+                os.kill(int(sup["pid"]), signal.SIGTERM)  # type: ignore[index]
+            except ProcessLookupError:
+                pass
+        elif sup is not None and st.get("state") not in ("SUCCEEDED", "FAILED", "CANCELLED"):
+            self._kill_orphaned(app_dir, st)
+
+    def _kill_orphaned(self, app_dir: str, st: dict[str, Any]) -> None:
+        """The supervisor died: kill the replica process groups it recorded, then mark CANCELLED."""
+        import signal
+
+        from torchx.schedulers.local_supervisor import write_json_atomic
+
+        for rep in st.get("replicas", []):
+            if _alive(rep):
+                try:
+                    os.killpg(int(rep["pid"]), signal.SIGKILL)
+                except OSError:
+                    pass
+        st["state"] = "CANCELLED"
+        st["msg"] = "cancelled after its supervisor was gone"
+        st["ended"] = time.time()
+        write_json_atomic(os.path.join(app_dir, "state.json"), st)
+
+    def _delete_existing(self, app_id: str) -> None:
+        import shutil
+
+        app_dir = self._app_dir(app_id)
+        assert app_dir is not None
+        self.cancel(app_id)
+        deadline = time.monotonic() + self.kill_grace + 10
+        while time.monotonic() < deadline:
+            st = self._state(app_id)
+            if st is None or st["state"] in ("SUCCEEDED", "FAILED", "CANCELLED"):
+                break
+            time.sleep(0.02)
+        req = self._read(app_id, "request.json") or {}
+        log_dir = req.get("log_dir")
+        if log_dir and not os.path.abspath(log_dir).startswith(app_dir + os.sep):
+            shutil.rmtree(log_dir, ignore_errors=True)
+        shutil.rmtree(app_dir, ignore_errors=True)
+
+    def wait_for_change(self, app_id: str, timeout: float) -> None:
+        """Return when the app's state file changes, or after ``timeout`` seconds."""
+        d = self._app_dir(app_id)
+        if d is None:
+            return
+        path = os.path.join(d, "state.json")
+
+        def sig() -> tuple[int, int] | None:
+            try:
+                s = os.stat(path)
+            except OSError:
+                return None
+            return s.st_ino, s.st_mtime_ns
+
+        first = sig()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and sig() == first:
+            time.sleep(min(0.01, max(0.0, deadline - time.monotonic())))
+
+    def log_iter(
+        self,
+        app_id: str,
+        role_name: str,
+        k: int = 0,
+        regex: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        should_tail: bool = False,
+        streams: Stream | None = None,
+    ) -> Iterable[str]:
+        from torchx.util.logfile import iter_lines, offsets_for, read_index
+
+        req = self._read(app_id, "request.json")
+        if req is None:
+            raise UnknownAppException(make_app_handle(self.backend, self.session_name, app_id))
+        spec = next((r for r in req["replicas"] if r["role"] == role_name and r["id"] == k), None)
+        if spec is None:
+            counts: dict[str, int] = {}
+            for r in req["replicas"]:
+                counts[r["role"]] = counts.get(r["role"], 0) + 1
+            have = ", ".join(f"`{n}` (replicas 0..{c - 1})" for n, c in counts.items())
+            raise LocalSchedulerError(
+                f"app `{app_id}` has no replica {k} of role `{role_name}`; it has {have}"
+            )
+        stream = Stream(streams or Stream.COMBINED).value
+        path = os.path.join(spec["log_dir"], f"{stream}.log")
+
+        def done() -> bool:
+            st = self._state(app_id)
+            return st is None or st["state"] in ("SUCCEEDED", "FAILED", "CANCELLED")
+
+        start: int | None = 0
+        end: int | None = None
+        if since is not None or until is not None:
+            idx = read_index(path[: -len(".log")] + ".idx")
+            start, end = offsets_for(
+                idx,
+                None if since is None else int(since.timestamp() * 1000),
+                None if until is None else int(until.timestamp() * 1000),
+            )
+            if start is None:  # nothing written since `since` yet
+                if not should_tail:
+                    return iter(())
+                start = os.path.getsize(path) if os.path.exists(path) else 0
+        assert start is not None
+        lines = iter_lines(path, start, end, done if should_tail and end is None else None)
+        return filter_regex(regex, lines) if regex else lines
+
+
+def create_scheduler(session_name: str, **kwargs: Any) -> LocalScheduler:
+    return LocalScheduler(session_name, **kwargs)

@@ -43,7 +43,11 @@ from torchx.specs.api import (
     runopt,
     runopts,
 )
-from torchx.specs.named_resources import NamedResources, _named_resource_factories, get_named_resource
+from torchx.specs.named_resources import (
+    NamedResources,
+    _named_resource_factories,
+    get_named_resource,
+)
 
 named_resources: NamedResources = NamedResources()
 """Every named resource: ``named_resources["gpu.small"]``."""

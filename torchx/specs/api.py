@@ -14,7 +14,7 @@ import re
 import string
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Generic, NamedTuple, TypeVar, Union
+from typing import Any, Generic, NamedTuple, TypeVar
 
 # --------------------------------------------------------------------------- errors
 
@@ -203,7 +203,7 @@ class DeviceMount:
     permissions: str = "rwm"
 
 
-Mount = Union[BindMount, VolumeMount, DeviceMount]
+Mount = BindMount | VolumeMount | DeviceMount
 
 _MOUNT_KEYS = {
     "type": "type",
@@ -509,7 +509,7 @@ def _error_message(structured: str) -> str:
 
 # --------------------------------------------------------------------------- run options
 
-CfgVal = Union[str, int, float, bool, list[str], dict[str, str], None]
+CfgVal = str | int | float | bool | list[str] | dict[str, str] | None
 """A run option's value."""
 
 _OPT_TYPES: tuple[type, ...] = (str, int, float, bool, list, dict)
@@ -541,7 +541,7 @@ def _type_name(t: Any) -> str:
 def _base_type(t: Any) -> type:
     """``list[str]`` -> list, ``dict[str, str]`` -> dict, others as they are."""
     origin = getattr(t, "__origin__", None)
-    return origin if isinstance(origin, type) else t  # type: ignore[no-any-return]
+    return origin if isinstance(origin, type) else t
 
 
 class runopts:
@@ -852,9 +852,9 @@ class StructuredOpts:
     @classmethod
     def from_cfg(cls: type[_S], cfg: Mapping[str, CfgVal]) -> _S:
         """An instance with values from ``cfg`` (checked, defaults filled in)."""
-        resolved = cls.as_runopts().resolve(cfg)  # type: ignore[attr-defined]
+        resolved = cls.as_runopts().resolve(cfg)
         kwargs: dict[str, Any] = {}
-        for key, f, _ in cls._fields():  # type: ignore[attr-defined]
+        for key, f, _ in cls._fields():
             val = resolved.get(key)
             if val is None and f.default_factory is not dataclasses.MISSING:
                 val = f.default_factory()
@@ -893,7 +893,7 @@ def _field_docs(cls: type) -> dict[str, str]:
         except (OSError, TypeError, SyntaxError):
             continue
         body = tree.body[0].body if tree.body and isinstance(tree.body[0], ast.ClassDef) else []
-        for stmt, nxt in zip(body, body[1:]):
+        for stmt, nxt in zip(body, body[1:], strict=False):
             if (
                 isinstance(stmt, ast.AnnAssign)
                 and isinstance(stmt.target, ast.Name)

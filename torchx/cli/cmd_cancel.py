@@ -1,0 +1,26 @@
+"""``torchx cancel APP_HANDLE``: stop a job (it stays listed; ``delete`` removes it)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from torchx.cli.cmd_base import SubCommand
+from torchx.cli.common import add_handle, check_handle, get_runner
+
+log = logging.getLogger(__name__)
+
+
+class CmdCancel(SubCommand):
+    def add_arguments(self, subparser: argparse.ArgumentParser) -> None:
+        add_handle(subparser, "the job to cancel")
+
+    def run(self, args: argparse.Namespace) -> None:
+        from torchx.specs.api import UnknownAppException
+
+        handle = check_handle(args.app_handle)
+        with get_runner() as runner:
+            if runner.status(handle) is None:
+                raise UnknownAppException(handle)
+            runner.cancel(handle)
+        log.info("cancelled %s", handle)

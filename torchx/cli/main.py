@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any, NoReturn
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs startup time; annotations are strings here
+    from typing import Any, NoReturn
 
 BUILTIN_CMDS: dict[str, tuple[str, str]] = {
     "builtins": ("torchx.cli.cmd_builtins:CmdBuiltins", "list the builtin components"),

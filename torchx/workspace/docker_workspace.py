@@ -35,8 +35,6 @@ DOCKERFILE = "Dockerfile.torchx"
 DEFAULT_DOCKERFILE = b"ARG IMAGE\nFROM $IMAGE\nCOPY . .\n"
 GENERATED_DOCKERFILE = ".torchx.Dockerfile"
 LOCAL_REPO = "torchx-workspace"
-LABEL_DIGEST = "torchx.pytorch.org/workspace-digest"
-LABEL_BASE = "torchx.pytorch.org/base-image"
 _DIGEST_VERSION = b"torchx-docker-workspace/1\0"
 _TAG_LEN = 24
 
@@ -299,7 +297,6 @@ class DockerWorkspaceMixin(WorkspaceMixin[dict[str, str]]):
             dockerfile=dockerfile,
             tag=tag,
             buildargs={"IMAGE": base},
-            labels={LABEL_DIGEST: digest, LABEL_BASE: base},
             rm=True,
             forcerm=True,
             decode=True,

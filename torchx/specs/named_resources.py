@@ -16,18 +16,16 @@ from torchx.specs.api import Resource, _suggest
 Factory = Callable[[], Resource]
 
 _named_resource_factories: dict[str, Factory] = {}
-_builtins_loaded = False
+"""Name -> factory: the builtin tables plus run-time registrations (which win over builtins)."""
 
 
 def _builtin_tables() -> dict[str, Factory]:
-    global _builtins_loaded
-    if not _builtins_loaded:
-        from torchx.specs import named_resources_aws, named_resources_generic
+    """``_named_resource_factories`` with the builtin tables filled in where a name is absent."""
+    from torchx.specs import named_resources_aws, named_resources_generic
 
-        for table in (named_resources_generic.NAMED_RESOURCES, named_resources_aws.NAMED_RESOURCES):
-            for name, factory in table.items():
-                _named_resource_factories.setdefault(name, factory)
-        _builtins_loaded = True
+    for table in (named_resources_generic.NAMED_RESOURCES, named_resources_aws.NAMED_RESOURCES):
+        for name, factory in table.items():
+            _named_resource_factories.setdefault(name, factory)
     return _named_resource_factories
 
 

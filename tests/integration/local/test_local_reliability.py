@@ -1,0 +1,391 @@
+"""local_cwd with real processes: durability, fail-fast, retries, cancel, logs, scale, bad input.
+
+Every test checks through /proc that the processes it started are gone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from torchx.runner import Runner
+from torchx.specs import (
+    AppDef,
+    AppState,
+    MalformedAppHandleException,
+    RetryPolicy,
+    Role,
+    TorchXError,
+    UnknownAppException,
+    UnknownSchedulerException,
+    parse_app_handle,
+)
+from torchx.specs.api import InvalidRunConfigException
+
+from .conftest import marked_pids, wait_gone
+
+PY = sys.executable
+ROOT = str(Path(__file__).resolve().parents[3])
+
+
+def sh(name: str, script: str, n: int = 1, **kw: object) -> Role:
+    return Role(name, image="", entrypoint="sh", args=["-c", script], num_replicas=n, **kw)  # type: ignore[arg-type]
+
+
+def app_id(handle: str) -> str:
+    return parse_app_handle(handle).app_id
+
+
+def assert_no_processes(handle: str) -> None:
+    assert wait_gone(lambda: marked_pids(app_id(handle) + "/")) == []
+
+
+def second_process(code: str, home: str) -> str:
+    """Run ``code`` in a fresh interpreter (``h`` is argv[1]); return its stdout."""
+    out = subprocess.run(
+        [PY, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=60,
+        env={**os.environ, "TORCHX_HOME": home, "PYTHONPATH": ROOT}, cwd=ROOT,
+    )
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+# --------------------------------------------------------------------------- durability
+
+
+def test_status_log_list_cancel_delete_from_a_second_process(runner: Runner, home: str) -> None:
+    h = runner.run(AppDef("durable", [sh("w", "echo started; exec sleep 60", n=2)]))
+    for line in runner.log_lines(h, "w", 1, should_tail=True):
+        assert line == "started\n"
+        break
+    out = second_process(f"""
+        import json
+        from torchx.runner import get_runner
+        h = {h!r}
+        with get_runner() as r:
+            st = r.status(h)
+            lines = list(r.log_lines(h, "w", 0))
+            listed = [a.app_handle for a in r.list("local_cwd")]
+            r.cancel(h)
+            final = r.wait(h, wait_interval=30)
+            print(json.dumps([st.state.name, lines, listed, final.state.name]))
+    """, home)
+    state, lines, listed, final = json.loads(out)
+    assert state == "RUNNING"
+    assert lines == ["started\n"]
+    assert h in listed
+    assert final == "CANCELLED"
+    assert_no_processes(h)
+    status = runner.status(h)
+    assert status is not None and status.state == AppState.CANCELLED
+    second_process(f"""
+        from torchx.runner import get_runner
+        with get_runner() as r:
+            r.delete({h!r})
+            assert r.status({h!r}) is None
+    """, home)
+    assert runner.status(h) is None
+    assert runner.describe(h) is None
+
+
+def test_launcher_killed_with_sigkill_job_still_manageable(home: str, runner: Runner) -> None:
+    launcher = subprocess.Popen(
+        [PY, "-c", textwrap.dedent("""
+            import sys, time
+            from torchx.runner import get_runner
+            from torchx.specs import AppDef, Role
+            r = get_runner()
+            app = AppDef("orphan", [Role("w", image="", entrypoint="sh",
+                         args=["-c", "i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.05; done"])])
+            print(r.run(app), flush=True)
+            time.sleep(600)
+        """)],
+        stdout=subprocess.PIPE, text=True, cwd=ROOT,
+        env={**os.environ, "TORCHX_HOME": home, "PYTHONPATH": ROOT},
+    )
+    try:
+        assert launcher.stdout is not None
+        h = launcher.stdout.readline().strip()
+        launcher.send_signal(signal.SIGKILL)
+        launcher.wait(timeout=10)
+    finally:
+        launcher.kill()
+        launcher.wait()
+    assert launcher.returncode == -signal.SIGKILL
+    lines = []
+    for line in runner.log_lines(h, "w", 0, should_tail=True):
+        lines.append(line)
+        if len(lines) == 5:
+            break
+    assert lines == [f"tick {i}\n" for i in range(5)]
+    status = runner.status(h)
+    assert status is not None and status.state == AppState.RUNNING
+    assert h in [a.app_handle for a in runner.list("local_cwd")]
+    runner.cancel(h)
+    final = runner.wait(h, wait_interval=30)
+    assert final is not None and final.state == AppState.CANCELLED
+    assert_no_processes(h)
+
+
+def test_cancel_kills_setsid_grandchild_that_ignores_sigterm(runner: Runner, tmp_path: Path) -> None:
+    pidfile = tmp_path / "grandchild.pid"
+    stubborn = (
+        "import os, signal, time\n"
+        "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+        f"open({str(pidfile)!r}, 'w').write(str(os.getpid()))\n"
+        "time.sleep(600)\n"
+    )
+    script = f"setsid {PY} -c \"$STUBBORN\" & exec sleep 600"
+    h = runner.run(AppDef("stubborn", [Role("w", image="", entrypoint="sh", args=["-c", script],
+                                            env={"STUBBORN": stubborn})]))
+    deadline = time.monotonic() + 30
+    while not pidfile.exists() or not pidfile.read_text():
+        assert time.monotonic() < deadline, "grandchild never started"
+        time.sleep(0.02)
+    gpid = int(pidfile.read_text())
+    with open(f"/proc/{gpid}/stat", "rb") as f:
+        fields = f.read().rsplit(b")", 1)[1].split()
+    assert int(fields[3]) == gpid, "the grandchild should lead its own session"
+    runner.cancel(h)
+    final = runner.wait(h, wait_interval=30)
+    assert final is not None and final.state == AppState.CANCELLED
+    assert not os.path.exists(f"/proc/{gpid}/stat") or open(f"/proc/{gpid}/stat").read().split(") ")[1][0] == "Z"
+    assert_no_processes(h)
+
+
+def test_leftover_daemon_is_stopped_when_app_succeeds(runner: Runner) -> None:
+    h = runner.run(AppDef("daemon", [sh("w", "setsid sleep 600 & echo done")]))
+    final = runner.wait(h)
+    assert final is not None and final.state == AppState.SUCCEEDED
+    assert_no_processes(h)
+
+
+# --------------------------------------------------------------------------- failures
+
+
+def test_fail_fast_names_role_replica_exit_code_and_error_file(runner: Runner) -> None:
+    err = json.dumps({"message": {"message": "loss is NaN", "extraInfo": {}}})
+    app = AppDef("ff", [
+        sh("steady", "exec sleep 600", n=2),
+        sh("flaky", f"sleep 0.3; echo '{err}' > \"$TORCHELASTIC_ERROR_FILE\"; exit 7"),
+    ])
+    h = runner.run(app)
+    final = runner.wait(h)
+    assert final is not None and final.state == AppState.FAILED
+    assert "flaky[0]" in final.msg and "exit code 7" in final.msg and "loss is NaN" in final.msg
+    assert "loss is NaN" in final.structured_error_msg
+    states = {(r.role, rep.id): rep.state for r in final.roles for rep in r.replicas}
+    assert states == {("steady", 0): AppState.CANCELLED, ("steady", 1): AppState.CANCELLED,
+                      ("flaky", 0): AppState.FAILED}
+    assert_no_processes(h)
+
+
+def test_replica_killed_by_signal_is_reported(runner: Runner) -> None:
+    prog = "import os; os.kill(os.getpid(), 9)"
+    h = runner.run(AppDef("sig", [Role("w", image="", entrypoint=PY, args=["-c", prog])]))
+    final = runner.wait(h)
+    assert final is not None and final.state == AppState.FAILED
+    assert "killed by SIGKILL" in final.msg
+
+
+def test_missing_entrypoint_fails_with_a_clear_message(runner: Runner) -> None:
+    role = Role("w", image="", entrypoint="no-such-binary-xyz", args=[])
+    final = runner.wait(runner.run(AppDef("missing", [role])))
+    assert final is not None and final.state == AppState.FAILED
+    assert "no-such-binary-xyz" in final.msg and "not found" in final.msg
+
+
+def _starts(log: Path) -> list[str]:
+    return log.read_text().split()
+
+
+def _flaky(name: str, log: Path, marker: Path, n: int = 1, **kw: object) -> Role:
+    """Appends ``<role><id>`` to ``log`` on each start; replica 0 fails on its first start."""
+    script = (
+        f"echo {name}$REPLICA >> {log}; "
+        f"if [ $REPLICA = 0 ] && [ ! -e {marker} ]; then touch {marker}; exit 1; fi; sleep 0.3"
+    )
+    return Role(name, image="", entrypoint="sh", args=["-c", script], num_replicas=n,
+                env={"REPLICA": "${replica_id}"}, **kw)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("policy", "expected"),
+    [
+        (RetryPolicy.REPLICA, {"a0": 2, "a1": 1, "b0": 1}),
+        (RetryPolicy.ROLE, {"a0": 2, "a1": 2, "b0": 1}),
+        (RetryPolicy.APPLICATION, {"a0": 2, "a1": 2, "b0": 2}),
+    ],
+)
+def test_retry_policy_restarts_the_right_replicas(
+    runner: Runner, tmp_path: Path, policy: RetryPolicy, expected: dict[str, int]
+) -> None:
+    log, marker = tmp_path / "starts", tmp_path / "failed-once"
+    app = AppDef("retry", [
+        _flaky("a", log, marker, n=2, max_retries=1, retry_policy=policy),
+        Role("b", image="", entrypoint="sh", args=["-c", f"echo b0 >> {log}; sleep 0.5"]),
+    ])
+    final = runner.wait(runner.run(app))
+    assert final is not None and final.state == AppState.SUCCEEDED, final
+    assert final.num_restarts == 1
+    starts = _starts(log)
+    assert {k: starts.count(k) for k in expected} == expected
+
+
+def test_retries_exhausted_fails(runner: Runner, tmp_path: Path) -> None:
+    log = tmp_path / "starts"
+    role = sh("w", f"echo w >> {log}; exit 3", max_retries=2, retry_policy=RetryPolicy.REPLICA)
+    final = runner.wait(runner.run(AppDef("exhaust", [role])))
+    assert final is not None and final.state == AppState.FAILED
+    assert final.num_restarts == 2
+    assert _starts(log) == ["w", "w", "w"]
+    assert "exit code 3" in final.msg
+
+
+# --------------------------------------------------------------------------- logs
+
+
+def test_million_lines_read_back_whole_in_order(runner: Runner) -> None:
+    n = 1_000_000
+    prog = (
+        "import sys\n"
+        "w = sys.stdout.write\n"
+        f"for i in range({n}):\n"
+        "    w('line %d %s\\n' % (i, 'x' * (i % 37)))\n"
+    )
+    h = runner.run(AppDef("million", [Role("w", image="", entrypoint=PY, args=["-c", prog])]))
+    final = runner.wait(h)
+    assert final is not None and final.state == AppState.SUCCEEDED
+    for stream in (None, "stdout"):
+        count = 0
+        for i, line in enumerate(runner.log_lines(h, "w", 0, streams=stream)):
+            if line != f"line {i} {'x' * (i % 37)}\n":
+                pytest.fail(f"line {i} is {line!r}")
+            count += 1
+        assert count == n
+    assert list(runner.log_lines(h, "w", 0, streams="stderr")) == []
+
+
+def test_log_filters_streams_and_time_window(runner: Runner) -> None:
+    script = "echo out1; echo err1 >&2; sleep 0.4; echo out2; printf 'no newline'"
+    h = runner.run(AppDef("logs", [sh("w", script)]))
+    tailed = list(runner.log_lines(h, "w", 0, should_tail=True))
+    assert sorted(tailed) == sorted(["out1\n", "err1\n", "out2\n", "no newline\n"])
+    assert list(runner.log_lines(h, "w", 0, streams="stdout")) == ["out1\n", "out2\n", "no newline\n"]
+    assert list(runner.log_lines(h, "w", 0, streams="stderr")) == ["err1\n"]
+    assert list(runner.log_lines(h, "w", 0, regex=r"^out\d")) == ["out1\n", "out2\n"]
+    idx = Path(home_of(h, runner)) / "w" / "0" / "stdout.idx"
+    first_ms = int(idx.read_text().split()[0])
+    after_first = datetime.fromtimestamp((first_ms + 200) / 1000)
+    assert list(runner.log_lines(h, "w", 0, since=after_first, streams="stdout")) == [
+        "out2\n", "no newline\n"]
+    assert list(runner.log_lines(h, "w", 0, until=after_first, streams="stdout")) == ["out1\n"]
+    later = datetime.now() + timedelta(hours=1)
+    assert list(runner.log_lines(h, "w", 0, since=later)) == []
+
+
+def home_of(handle: str, runner: Runner) -> str:
+    return os.path.join(os.environ["TORCHX_HOME"], "apps", app_id(handle), "logs")
+
+
+def test_tail_follows_a_running_app_to_its_end(runner: Runner) -> None:
+    h = runner.run(AppDef("tail", [sh("w", "for i in 1 2 3 4 5; do echo $i; sleep 0.1; done")]))
+    assert list(runner.log_lines(h, "w", 0, should_tail=True)) == [f"{i}\n" for i in range(1, 6)]
+
+
+# --------------------------------------------------------------------------- environment, options
+
+
+def test_replica_environment_macros_and_cwd(runner: Runner, tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    script = ('echo "$TORCHX_JOB_ID|$TORCHX_RANK0_HOST|$PYTHONUNBUFFERED|$MINE|$1|$(pwd)";'
+              ' test -n "$TORCHELASTIC_ERROR_FILE"')
+    role = Role("w", image="", entrypoint="sh", args=["-c", script, "sh", "${replica_id}"],
+                num_replicas=2, env={"MINE": "${app_id}"})
+    h = runner.run(AppDef("env", [role]))
+    assert runner.wait(h).state == AppState.SUCCEEDED  # type: ignore[union-attr]
+    for k in (0, 1):
+        (line,) = runner.log_lines(h, "w", k)
+        assert line == f"{h}|localhost|1|{app_id(h)}|{k}|{tmp_path}\n"
+    assert app_id(h).startswith("env-")
+
+
+def test_log_dir_prepend_cwd_and_cuda_devices(runner: Runner, tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    smi = tmp_path / "nvidia-smi"
+    smi.write_text("#!/bin/sh\nfor i in 0 1 2 3; do echo \"GPU $i: Fake (UUID: GPU-$i)\"; done\n")
+    smi.chmod(0o755)
+    tool = tmp_path / "mytool"
+    tool.write_text("#!/bin/sh\necho tool $CUDA_VISIBLE_DEVICES\n")
+    tool.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
+    logs = tmp_path / "logs"
+    cfg = {"log_dir": str(logs), "prepend_cwd": True, "auto_set_cuda_visible_devices": True}
+    h = runner.run(AppDef("opts", [Role("w", image="", entrypoint="mytool", num_replicas=2)]),
+                   cfg=cfg)
+    assert runner.wait(h).state == AppState.SUCCEEDED  # type: ignore[union-attr]
+    assert list(runner.log_lines(h, "w", 0)) == ["tool 0,1\n"]
+    assert list(runner.log_lines(h, "w", 1)) == ["tool 2,3\n"]
+    assert (logs / app_id(h) / "w" / "1" / "stdout.log").read_text() == "tool 2,3\n"
+
+
+def test_journal_is_private(runner: Runner, home: str) -> None:
+    h = runner.run(AppDef("private", [sh("w", "true")]))
+    runner.wait(h)
+    assert os.stat(home).st_mode & 0o777 == 0o700
+    app_dir = os.path.join(home, "apps", app_id(h))
+    assert os.stat(app_dir).st_mode & 0o777 == 0o700
+    assert os.stat(os.path.join(app_dir, "state.json")).st_mode & 0o777 == 0o600
+
+
+# --------------------------------------------------------------------------- scale
+
+
+def test_two_hundred_apps(runner: Runner) -> None:
+    handles = [runner.run(AppDef(f"many{i}", [sh("w", f"echo {i}")])) for i in range(200)]
+    assert len(set(handles)) == 200
+    for i, h in enumerate(handles):
+        final = runner.wait(h)
+        assert final is not None and final.state == AppState.SUCCEEDED
+        assert list(runner.log_lines(h, "w", 0)) == [f"{i}\n"]
+    listed = {a.app_handle: a.state for a in runner.list("local_cwd")}
+    assert all(listed[h] == AppState.SUCCEEDED for h in handles)
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+def test_bad_input(runner: Runner) -> None:
+    unknown = "local_cwd://torchx/nope-12345678"
+    assert runner.status(unknown) is None
+    assert runner.describe(unknown) is None
+    assert runner.wait(unknown) is None
+    runner.cancel(unknown)  # documented no-op
+    with pytest.raises(UnknownAppException, match="nope-12345678"):
+        list(runner.log_lines(unknown, "w"))
+    with pytest.raises(MalformedAppHandleException, match="expected"):
+        runner.status("not a handle")
+    assert runner.status("local_cwd://torchx/../../etc") is None
+    with pytest.raises(UnknownSchedulerException, match="Did you mean `local_cwd`"):
+        runner.status("local_cdw://torchx/x-1")
+    with pytest.raises(UnknownSchedulerException, match="local_cwd"):
+        runner.run(AppDef("x", [sh("w", "true")]), scheduler="local_cdw")
+    with pytest.raises(InvalidRunConfigException, match="Did you mean `log_dir`"):
+        runner.run(AppDef("x", [sh("w", "true")]), cfg={"log_dri": "/tmp"})
+    h = runner.run(AppDef("done", [sh("w", "true")]))
+    assert runner.wait(h).state == AppState.SUCCEEDED  # type: ignore[union-attr]
+    runner.cancel(h)  # cancel of a finished app: no-op
+    assert runner.status(h).state == AppState.SUCCEEDED  # type: ignore[union-attr]
+    with pytest.raises(TorchXError, match="no replica 3 of role `w`"):
+        list(runner.log_lines(h, "w", 3))

@@ -613,7 +613,7 @@ class runopts:
             opt = self._opts[name]
             if val is not None and not _is_type(val, opt.opt_type):
                 raise InvalidRunConfigException(
-                    f"run option `{name}` must be a {opt.type_name}, got"
+                    f"run option `{name}` must be of type {opt.type_name}, got"
                     f" {type(val).__name__} `{val!r}`"
                 )
             resolved[name] = val

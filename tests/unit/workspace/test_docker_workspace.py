@@ -1,0 +1,115 @@
+"""The Docker workspace's content key and build context (no Docker Engine needed)."""
+
+from __future__ import annotations
+
+import io
+import os
+import tarfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from torchx.specs import Role, Workspace
+from torchx.workspace import WorkspaceError
+from torchx.workspace.docker_workspace import (
+    DEFAULT_DOCKERFILE,
+    GENERATED_DOCKERFILE,
+    DockerWorkspaceMixin,
+    _context,
+    _tar,
+    workspace_digest,
+)
+
+
+class NoImages:
+    """A Docker client with no images that fails on anything but a lookup."""
+
+    class images:
+        @staticmethod
+        def get(name: str) -> Any:
+            import docker.errors
+
+            raise docker.errors.ImageNotFound(name)
+
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError(f"dryrun touched docker: {name}")
+
+
+def project(tmp_path: Path) -> Path:
+    (tmp_path / "pkg").mkdir(parents=True)
+    (tmp_path / "train.py").write_text("print('v1')\n")
+    (tmp_path / "pkg" / "m.py").write_text("x = 1\n")
+    (tmp_path / "notes.log").write_text("log\n")
+    (tmp_path / ".dockerignore").write_text("*.log\n")
+    return tmp_path
+
+
+def digest(p: Path) -> str:
+    return workspace_digest(Workspace({str(p): ""}), "sha256:base")
+
+
+def test_digest_follows_content_mode_and_base_but_not_ignored_files(tmp_path: Path) -> None:
+    p = project(tmp_path)
+    d0 = digest(p)
+    assert digest(p) == d0
+    (p / "notes.log").write_text("changed, but ignored\n")
+    assert digest(p) == d0
+    (p / "train.py").write_text("print('v2')\n")
+    d1 = digest(p)
+    assert d1 != d0
+    os.chmod(p / "train.py", 0o755)
+    assert digest(p) != d1
+    assert workspace_digest(Workspace({str(p): ""}), "sha256:other") != digest(p)
+
+
+def test_dockerfile_torchx_is_used_and_keyed(tmp_path: Path) -> None:
+    p = project(tmp_path)
+    d0 = digest(p)
+    (p / "Dockerfile.torchx").write_text("ARG IMAGE\nFROM $IMAGE\nCOPY train.py /app/\n")
+    ctx = _context(Workspace({str(p): ""}))
+    assert ctx.dockerfile_name == "Dockerfile.torchx"
+    assert digest(p) != d0
+
+
+def test_context_tar_maps_projects_and_excludes_ignored(tmp_path: Path) -> None:
+    a = project(tmp_path / "a")
+    b = tmp_path / "b"
+    b.mkdir()
+    (b / "data.txt").write_text("d")
+    ws = Workspace({str(a): "", str(b): "extra/b"})
+    ctx = _context(ws)
+    buf, dig = _tar("sha256:base", ctx)
+    assert dig == workspace_digest(ws, "sha256:base")
+    with tarfile.open(fileobj=io.BytesIO(buf.read())) as t:
+        names = set(t.getnames())
+        dockerignore = t.extractfile(".dockerignore").read().decode()  # type: ignore[union-attr]
+        dockerfile = t.extractfile(GENERATED_DOCKERFILE).read()  # type: ignore[union-attr]
+    assert names == {"train.py", "pkg/m.py", "extra/b/data.txt", ".dockerignore",
+                     GENERATED_DOCKERFILE}
+    assert dockerfile == DEFAULT_DOCKERFILE
+    assert GENERATED_DOCKERFILE in dockerignore  # never COPYed into the image
+
+
+class _Mixin(DockerWorkspaceMixin):
+    pass
+
+
+def test_dryrun_sets_content_keyed_image_without_building(tmp_path: Path) -> None:
+    p = project(tmp_path)
+    role = Role("r", image="local/base:1", workspace=Workspace({str(p): ""}))
+    mixin = _Mixin(docker_client=NoImages())
+    mixin.build_workspaces([role], {"image_repo": "127.0.0.1:5050/me"}, dryrun=True)
+    assert role.image.startswith("127.0.0.1:5050/me:")
+    plan = mixin.workspace_builds()[role.image]
+    assert plan.base_image == "local/base:1" and plan.build and plan.push == role.image
+    assert "would be pulled" in plan.describe()
+    # a second dryrun of the same role still patches the original image, not the dryrun's tag
+    mixin.build_workspaces([role], {"image_repo": "127.0.0.1:5050/me"}, dryrun=True)
+    assert mixin.workspace_builds()[role.image].base_image == "local/base:1"
+
+
+def test_missing_workspace_path_is_one_clear_error(tmp_path: Path) -> None:
+    role = Role("r", image="x", workspace=Workspace({str(tmp_path / "gone"): ""}))
+    with pytest.raises(WorkspaceError, match=r"workspace `.*gone` does not exist"):
+        _Mixin(docker_client=NoImages()).build_workspaces([role], {}, dryrun=True)

@@ -78,13 +78,16 @@ class _Param:
             return [item(v.strip()) for v in raw.split(",") if v.strip()] if raw else []
         if origin is dict:
             key_t, val_t = (_scalar(a) for a in (args or (str, str)))
-            out: dict[Any, Any] = {}
-            for pair in (p for p in raw.split(",") if p.strip()):
-                k, sep, v = pair.partition("=")
-                if not sep:
-                    raise ValueError(f"`{pair}` is not KEY=VALUE (write `k1=v1,k2=v2`)")
-                out[key_t(k.strip())] = val_t(v)
-            return out
+            pairs: list[list[str]] = []
+            for piece in raw.split(","):
+                k, sep, v = piece.partition("=")
+                if sep:
+                    pairs.append([k.strip(), v])
+                elif pairs:  # a comma inside a value: A=1,2 -> {"A": "1,2"}
+                    pairs[-1][1] += "," + piece
+                elif piece.strip():
+                    raise ValueError(f"`{piece}` is not KEY=VALUE (write `k1=v1,k2=v2`)")
+            return {key_t(k): val_t(v) for k, v in pairs}
         return _scalar(base)(raw)
 
 
@@ -99,6 +102,17 @@ class _MergeAction(argparse.Action):
         elif isinstance(prev, dict) and isinstance(values, dict):
             values = {**prev, **values}
         setattr(namespace, self.dest, values)
+
+
+def _metavar(p: _Param) -> str:
+    origin = typing.get_origin(p.base)
+    if p.is_bool:
+        return "BOOL"
+    if origin is dict:
+        return "KEY=VALUE[,...]"
+    if origin is list:
+        return f"{p.name.upper()}[,...]"
+    return p.name.upper()
 
 
 def _argparse_type(p: _Param) -> Callable[[str], Any]:
@@ -151,9 +165,10 @@ class ComponentParser(argparse.ArgumentParser):
         if self._help_flags:
             self.add_argument(*self._help_flags, action="help", help="show this help and exit")
         for p in self.params:
+            extra: dict[str, Any] = {"nargs": "?", "const": True} if p.is_bool else {}
             self.add_argument(*p.flags, dest=p.name, type=_argparse_type(p), action=_MergeAction,
-                              metavar=p.name.upper(), default=argparse.SUPPRESS,
-                              help=self._help_text(p))
+                              metavar=_metavar(p), default=argparse.SUPPRESS,
+                              help=self._help_text(p), **extra)
         if self.varargs:
             vhelp = parse_docstring(fn.__doc__).args.get(self.varargs, "")
             self.add_argument(self.varargs, nargs="*", default=[], metavar=self.varargs,

@@ -29,7 +29,6 @@ from torchx.schedulers.api import (
     ListAppResponse,
     Scheduler,
     Stream,
-    StructuredOpts,
     filter_regex,
 )
 from torchx.specs.api import (
@@ -70,13 +69,31 @@ class LocalSchedulerError(TorchXError):
 
 
 @dataclass
-class LocalOpts(StructuredOpts):
+class LocalOpts:
+    """The run options of local_cwd (declared by :py:func:`local_opts`)."""
+
     log_dir: str | None = None
-    """Directory for the logs (``<log_dir>/<app_id>/<role>/<k>/``); default: the app's journal."""
     prepend_cwd: bool = False
-    """Put the current directory first on each replica's PATH."""
     auto_set_cuda_visible_devices: bool = False
-    """Split the GPUs `nvidia-smi -L` lists among the replicas (sets CUDA_VISIBLE_DEVICES)."""
+
+    @staticmethod
+    def from_cfg(cfg: Mapping[str, CfgVal]) -> LocalOpts:
+        r = local_opts().resolve(cfg)
+        return LocalOpts(r["log_dir"], bool(r["prepend_cwd"]),  # type: ignore[arg-type]
+                         bool(r["auto_set_cuda_visible_devices"]))
+
+
+def local_opts() -> runopts:
+    """Declared by hand rather than from a StructuredOpts: it keeps `torchx run` fast."""
+    opts = runopts()
+    opts.add("log_dir", str, "directory for the logs (`<log_dir>/<app_id>/<role>/<k>/`);"
+             " default: the app's journal under $TORCHX_HOME")
+    opts.add("prepend_cwd", bool, "put the current directory first on each replica's PATH",
+             default=False)
+    opts.add("auto_set_cuda_visible_devices", bool,
+             "split the GPUs `nvidia-smi -L` lists among the replicas (CUDA_VISIBLE_DEVICES)",
+             default=False)
+    return opts
 
 
 # --------------------------------------------------------------------------- request
@@ -200,9 +217,10 @@ class LocalScheduler(Scheduler[Mapping[str, CfgVal]]):
     def __init__(self, session_name: str, kill_grace: float = KILL_GRACE_S, **_: Any) -> None:
         super().__init__("local_cwd", session_name)
         self.kill_grace = kill_grace
+        self._launched: list[int] = []
 
     def _run_opts(self) -> runopts:
-        return LocalOpts.as_runopts()
+        return local_opts()
 
     # ---- paths
 
@@ -228,6 +246,7 @@ class LocalScheduler(Scheduler[Mapping[str, CfgVal]]):
         app_id = make_app_id(app.name)
         cwd = os.getcwd()
         home_logs = os.path.join(torchx_home(), "apps", app_id, "logs")
+        errors = os.path.join(torchx_home(), "apps", app_id, "errors")
         log_dir = os.path.join(os.path.abspath(opts.log_dir), app_id) if opts.log_dir else home_logs
         total = sum(r.num_replicas for r in app.roles)
         gpus_each = 0
@@ -254,7 +273,7 @@ class LocalScheduler(Scheduler[Mapping[str, CfgVal]]):
                 env.update({
                     "TORCHX_RANK0_HOST": "localhost",
                     "PYTHONUNBUFFERED": "1",
-                    "TORCHELASTIC_ERROR_FILE": os.path.join(rdir, "error.json"),
+                    "TORCHELASTIC_ERROR_FILE": os.path.join(errors, f"{role.name}.{k}.json"),
                 })
                 if opts.prepend_cwd:
                     env["PATH"] = cwd + os.pathsep + env.get("PATH", os.environ.get("PATH", ""))
@@ -291,12 +310,34 @@ class LocalScheduler(Scheduler[Mapping[str, CfgVal]]):
         })
         import sys
 
+        self._reap()
         argv = [sys.executable, "-I", "-S", SUPERVISOR, app_dir]
-        pid = os.posix_spawn(sys.executable, argv, os.environ)
-        _, status = os.waitpid(pid, 0)  # exits as soon as it has forked the supervisor
-        if os.waitstatus_to_exitcode(status) != 0:
-            raise LocalSchedulerError(f"could not start the supervisor of `{req.app_id}`")
+        try:
+            # it forks the real supervisor and exits; reaped later without blocking
+            self._launched.append(os.posix_spawn(sys.executable, argv, os.environ))
+        except OSError as e:
+            raise LocalSchedulerError(
+                f"could not start the supervisor of `{req.app_id}`: {e}") from None
         return req.app_id
+
+    def _reap(self) -> None:
+        """Collect the exited first stage of supervisors this process launched (no zombies)."""
+        still = []
+        for pid in self._launched:
+            try:
+                done, _ = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                continue
+            if done == 0:
+                still.append(pid)
+        self._launched = still
+
+    def close(self) -> None:
+        deadline = time.monotonic() + 1.0
+        self._reap()
+        while self._launched and time.monotonic() < deadline:
+            time.sleep(0.005)
+            self._reap()
 
     # ---- managing
 
@@ -319,6 +360,7 @@ class LocalScheduler(Scheduler[Mapping[str, CfgVal]]):
         return st
 
     def describe(self, app_id: str) -> DescribeAppResponse | None:
+        self._reap()
         st = self._state(app_id)
         if st is None:
             return None

@@ -185,6 +185,7 @@ class Supervisor:
         self.failed: list[Replica] = []
         self.fd_owner: dict[int, Replica] = {}
         self.wake_r = -1
+        self.base_env = dict(os.environ)
 
     # ---- state file
 
@@ -206,15 +207,11 @@ class Supervisor:
     def spawn(self, r: Replica) -> None:
         import signal
 
-        for stream in ("stdout", "stderr", "combined"):
-            if (r.index, stream) not in self.logs:
-                os.makedirs(r.log_dir, mode=0o700, exist_ok=True)
-                self.logs[(r.index, stream)] = _Log(os.path.join(r.log_dir, f"{stream}.log"))
         try:
             os.unlink(r.error_file)
         except OSError:
             pass
-        env = dict(os.environ)
+        env = dict(self.base_env)
         env.update(r.env)
         env[MARK_ENV] = f"{self.app_id}/{r.role}/{r.id}"
         exe = which(r.argv[0], env.get("PATH", os.defpath))
@@ -293,9 +290,17 @@ class Supervisor:
         r.partial[fd] = data[cut:]
         self.emit(r, r.fd_stream[fd], data[:cut], now_ms)
 
+    def log(self, r: Replica, stream: str) -> _Log:
+        """The replica's log file for ``stream``, created on first use (starting is fast)."""
+        log = self.logs.get((r.index, stream))
+        if log is None:
+            os.makedirs(r.log_dir, mode=0o700, exist_ok=True)
+            log = self.logs[(r.index, stream)] = _Log(os.path.join(r.log_dir, f"{stream}.log"))
+        return log
+
     def emit(self, r: Replica, stream: str, lines: bytes, now_ms: int) -> None:
-        self.logs[(r.index, stream)].write(lines, now_ms)
-        self.logs[(r.index, "combined")].write(lines, now_ms)
+        self.log(r, stream).write(lines, now_ms)
+        self.log(r, "combined").write(lines, now_ms)
 
     def reap(self) -> None:
         while True:
@@ -457,6 +462,8 @@ class Supervisor:
         signal.signal(signal.SIGCHLD, lambda s, f: None)
         os.makedirs(self.req["log_dir"], mode=0o700, exist_ok=True)
         os.chmod(self.req["log_dir"], 0o700)
+        for r in self.replicas:
+            os.makedirs(os.path.dirname(r.error_file), mode=0o700, exist_ok=True)
         self.write_state()
         if os.path.exists(os.path.join(self.app_dir, "cancel")):
             self.cancel = True

@@ -188,12 +188,12 @@ def main() -> None:
             bench_log_lines(runner, 1_000_000)
     w = [max(len(r[i]) for r in rows) for i in range(4)]
     head = ("measure", "torchx", "floor", "target")
-    w = [max(a, len(b)) for a, b in zip(w, head)]
+    w = [max(a, len(b)) for a, b in zip(w, head, strict=True)]
     print(f"local_cwd benchmarks ({os.cpu_count()} cores)")
-    print("  ".join(h.ljust(x) for h, x in zip(head, w)))
+    print("  ".join(h.ljust(x) for h, x in zip(head, w, strict=True)))
     print("  ".join("-" * x for x in w))
     for r in rows:
-        print("  ".join(c.ljust(x) for c, x in zip(r, w)))
+        print("  ".join(c.ljust(x) for c, x in zip(r, w, strict=True)))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,182 @@
+"""local_docker against a real Docker Engine: lifecycle, logs, second process, options, errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import torchx.specs as specs
+from torchx.schedulers.api import Stream
+from torchx.schedulers.docker_scheduler import DockerScheduler
+from torchx.specs import AppState
+
+BUSYBOX = "local/busybox:1"
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def sh_app(script: str, name: str = "sh", **role_kw: Any) -> specs.AppDef:
+    return specs.AppDef(name, roles=[specs.Role("r", image=BUSYBOX, entrypoint="sh",
+                                                args=["-c", script], **role_kw)])
+
+
+def run(sched: DockerScheduler, app: specs.AppDef, cfg: dict[str, Any] | None = None) -> str:
+    info = sched.submit_dryrun(app, cfg or {})
+    sched.build_workspaces(app.roles, info._cfg, dryrun=False)
+    return sched.schedule(info)
+
+
+def wait(sched: DockerScheduler, app_id: str, timeout: float = 60) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        desc = sched.describe(app_id)
+        assert desc is not None
+        if desc.state.is_terminal():
+            return desc
+        time.sleep(0.1)
+    raise AssertionError(f"{app_id} not done after {timeout}s: {sched.describe(app_id)}")
+
+
+def wait_running(sched: DockerScheduler, app_id: str) -> None:
+    for _ in range(200):
+        desc = sched.describe(app_id)
+        if desc is not None and desc.state == AppState.RUNNING:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{app_id} never ran")
+
+
+def test_success_and_failure_with_exit_code(sched: DockerScheduler) -> None:
+    session = sched.session_name
+    ok = run(sched, sh_app("echo fine", num_replicas=2))
+    bad = run(sched, sh_app("exit 3"))
+    desc = wait(sched, ok)
+    assert desc.state == AppState.SUCCEEDED
+    assert [r.state for r in desc.roles_statuses[0].replicas] == [AppState.SUCCEEDED] * 2
+    failed = wait(sched, bad)
+    assert failed.state == AppState.FAILED and "r[0] exited with code 3" in failed.msg
+    listed = {a.app_id: a for a in sched.list()}
+    assert listed[ok].state == AppState.SUCCEEDED and listed[bad].state == AppState.FAILED
+    assert listed[ok].app_handle == f"local_docker://{session}/{ok}"
+
+
+def test_failed_replica_ends_the_app(sched: DockerScheduler, client: Any) -> None:
+    app_id = run(sched, sh_app('[ "$R" = 1 ] && exit 7; sleep 300', num_replicas=2,
+                               env={"R": specs.macros.replica_id}))
+    desc = wait(sched, app_id)
+    assert desc.state == AppState.FAILED and "r[1] exited with code 7" in desc.msg
+    states = {c["State"] for c in client.api.containers(
+        all=True, filters={"label": f"torchx.pytorch.org/app-id={app_id}"})}
+    assert states == {"exited"}  # the sleeping replica was stopped too
+
+
+def test_logs_streams_regex_since_until_and_tail(sched: DockerScheduler) -> None:
+    app_id = run(sched, sh_app("echo out1; echo err1 >&2; sleep 1; echo out2"))
+    tailed = list(sched.log_iter(app_id, "r", 0, should_tail=True))  # follows until exit
+    assert tailed == ["out1\n", "err1\n", "out2\n"] or sorted(tailed) == ["err1\n", "out1\n",
+                                                                           "out2\n"]
+    wait(sched, app_id)
+    assert list(sched.log_iter(app_id, "r", 0, streams=Stream.STDOUT)) == ["out1\n", "out2\n"]
+    assert list(sched.log_iter(app_id, "r", 0, streams=Stream.STDERR)) == ["err1\n"]
+    assert list(sched.log_iter(app_id, "r", 0, regex="^out")) == ["out1\n", "out2\n"]
+    past = datetime.now(timezone.utc) - timedelta(hours=1)
+    assert list(sched.log_iter(app_id, "r", 0, until=past)) == []
+    future = datetime.now(timezone.utc) + timedelta(hours=1)
+    assert list(sched.log_iter(app_id, "r", 0, since=future)) == []
+    with pytest.raises(specs.TorchXError, match="no replica `r/5`"):
+        list(sched.log_iter(app_id, "r", 5))
+
+
+def test_cancel_then_delete(sched: DockerScheduler, client: Any) -> None:
+    app_id = run(sched, sh_app("sleep 300", num_replicas=2))
+    wait_running(sched, app_id)
+    sched.cancel(app_id)
+    desc = sched.describe(app_id)
+    assert desc is not None and desc.state == AppState.CANCELLED
+    assert {r.state for r in desc.roles_statuses[0].replicas} == {AppState.CANCELLED}
+    sched.cancel(app_id)  # a no-op once terminal
+    sched.delete(app_id)
+    assert sched.describe(app_id) is None
+    assert not client.api.containers(all=True, filters={"label": f"torchx.pytorch.org/app-id={app_id}"})
+
+
+def test_status_logs_cancel_from_a_second_process(sched: DockerScheduler) -> None:
+    app_id = run(sched, sh_app("echo started; sleep 300"))
+    wait_running(sched, app_id)
+    code = f"""
+import time
+from torchx.schedulers.docker_scheduler import create_scheduler
+s = create_scheduler("other")
+print(s.describe({app_id!r}).state.name)
+for _ in range(100):
+    lines = list(s.log_iter({app_id!r}, "r", 0))
+    if lines: break
+    time.sleep(0.05)
+print(lines[0], end="")
+s.cancel({app_id!r})
+print(s.describe({app_id!r}).state.name)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["RUNNING", "started", "CANCELLED"]
+    assert wait(sched, app_id).state == AppState.CANCELLED
+
+
+def test_env_macros_resources_mounts_and_options(sched: DockerScheduler, client: Any,
+                                                  tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "in.txt").write_text("from the host\n")
+    monkeypatch.setenv("TORCHX_IT_COPY", "copied")
+    script = ("echo id=$ID rep=$REP rank0=$TORCHX_RANK0_HOST host=$(hostname) cfg=$CFG"
+              " copy=$TORCHX_IT_COPY; cat /mnt/in/in.txt; df -m /dev/shm | tail -1")
+    app = sh_app(script, env={"ID": specs.macros.app_id, "REP": specs.macros.replica_id},
+                 num_replicas=2, resource=specs.Resource(cpu=1, gpu=0, memMB=64),
+                 mounts=[specs.BindMount(str(tmp_path), "/mnt/in", read_only=True)])
+    # (privileged is checked in the unit tests: this CI machine cannot grant all capabilities)
+    app_id = run(sched, app, {"env": {"CFG": "c"}, "copy_env": ["TORCHX_IT_*"]})
+    assert wait(sched, app_id).state == AppState.SUCCEEDED
+    out = list(sched.log_iter(app_id, "r", 1))
+    rank0 = f"{app_id}-r-0"
+    assert out[0] == f"id={app_id} rep=1 rank0={rank0} host={app_id}-r-1 cfg=c copy=copied\n"
+    assert out[1] == "from the host\n"
+    assert out[2].split()[1] == "64"  # /dev/shm sized to the memory
+    info = client.api.inspect_container(f"{app_id}-r-1")
+    host = info["HostConfig"]
+    assert (host["NanoCpus"], host["Memory"], host["ShmSize"]) == (10**9, 64 << 20, 64 << 20)
+    assert host["Mounts"][0]["ReadOnly"] is True
+
+
+def test_max_retries_restart_policy(sched: DockerScheduler, tmp_path: Path) -> None:
+    # fails on the first run, succeeds on the retry (the counter lives in a bind mount)
+    flaky = sh_app("if [ -e /m/ran ]; then echo second; else touch /m/ran; exit 1; fi",
+                   max_retries=2, mounts=[specs.BindMount(str(tmp_path), "/m")])
+    desc = wait(sched, run(sched, flaky))
+    assert (desc.state, desc.num_restarts) == (AppState.SUCCEEDED, 1)
+    always = wait(sched, run(sched, sh_app("exit 4", max_retries=2)))
+    assert (always.state, always.num_restarts) == (AppState.FAILED, 2)
+
+
+def test_image_missing_is_one_clear_error(sched: DockerScheduler) -> None:
+    app = sh_app("true")
+    app.roles[0].image = "torchx-no-such-image:1"
+    with pytest.raises(specs.TorchXError, match=r"`torchx-no-such-image:1` is not present locally"
+                                                r" and could not be pulled.*docker build"):
+        run(sched, app)
+
+
+def test_docker_unreachable_says_where_and_how(tmp_path: Path) -> None:
+    code = ("from torchx.schedulers.docker_scheduler import create_scheduler\n"
+            "create_scheduler('x').describe('a')\n")
+    env = {"DOCKER_HOST": f"unix://{tmp_path}/no.sock", "PATH": "/usr/bin:/bin"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                         timeout=60)
+    assert out.returncode != 0
+    last = out.stderr.strip().splitlines()[-1]
+    assert f"cannot reach Docker Engine at unix://{tmp_path}/no.sock" in last
+    assert "dockerd" in last and "DockerUnavailableError" in last

@@ -39,7 +39,7 @@ def client() -> Iterator[Any]:
     yield c
     for img in c.images.list():
         for tag in img.tags:
-            if tag not in images_before and tag.split(":")[0].endswith("torchx-workspace"):
+            if tag not in images_before and tag.startswith(("torchx-workspace:", REGISTRY)):
                 c.images.remove(tag, force=True)
     if not had_network:
         for net in c.networks.list(names=["torchx"]):

@@ -161,7 +161,7 @@ def python(
         cmd = ["-c", c]
     elif script is not None:
         cmd = [script]
-    elif rest:
+    elif rest and not rest[0].startswith("-"):
         cmd = [rest.pop(0)]
     else:
         from torchx.specs.builders import ComponentArgsError

@@ -249,6 +249,20 @@ class ComponentParser(argparse.ArgumentParser):
             self.error(f"unknown option `{tok}`" + _suggest(tok.partition("=")[0], flags, "options"))
         self.error(f"unexpected argument `{tok}`: this component takes only options ({', '.join(flags)})")
 
+    def passthrough_hint(self, ns: argparse.Namespace) -> str:
+        """A hint when the first passed-through word looks like a mistyped option of ours."""
+        rest = getattr(ns, self.varargs, []) if self.varargs else []
+        if not rest or not rest[0].startswith("-"):
+            return ""
+        import difflib
+
+        word = rest[0].partition("=")[0]
+        flags = [f for p in self.params for f in p.flags]
+        close = difflib.get_close_matches(word, flags, n=1, cutoff=0.75)
+        if not close:
+            return ""
+        return f"`{word}` and what follows were passed through to the program; did you mean `{close[0]}`?"
+
     def to_call(self, ns: argparse.Namespace) -> tuple[list[Any], dict[str, Any]]:
         """(positional args, keyword args) to call the component with."""
         given = {p.name: getattr(ns, p.name) for p in self.params if hasattr(ns, p.name)}
@@ -321,16 +335,24 @@ def materialize_appdef(fn: Callable[..., Any], args: Sequence[str] | Mapping[str
     is given under its own name or ``"*"``.
     """
     parser = get_component_parser(fn, defaults)
-    if isinstance(args, Mapping):
-        pos, kwargs = _dict_call(parser, args)
-    else:
-        pos, kwargs = parser.to_call(parser.parse_args(list(args)))
+    ns: argparse.Namespace | None = None
     try:
-        app = fn(*pos, **kwargs)
-    except (ValueError, ComponentArgsError) as e:
-        if isinstance(e, TorchXError):
-            raise
-        raise ComponentArgsError(f"{parser.prog}: {e}") from e
+        if isinstance(args, Mapping):
+            pos, kwargs = _dict_call(parser, args)
+        else:
+            ns = parser.parse_args(list(args))
+            pos, kwargs = parser.to_call(ns)
+        try:
+            app = fn(*pos, **kwargs)
+        except ValueError as e:
+            if isinstance(e, TorchXError):
+                raise
+            raise ComponentArgsError(f"{parser.prog}: {e}") from e
+    except ComponentArgsError as e:
+        hint = parser.passthrough_hint(ns) if ns is not None else ""
+        if hint:
+            raise ComponentArgsError(f"{e} ({hint})") from e
+        raise
     if not isinstance(app, AppDef):
         from torchx.specs.finder import ComponentValidationException
 

@@ -246,6 +246,7 @@ def test_python_modes(argv: list[str], args: list[str], env: dict[str, str]) -> 
         ([], r"needs exactly one of --script FILE, -m MODULE or -c CODE"),
         (["--script", "a.py", "-m", "b"], r"exactly one of --script, -m or -c; got --script and -m"),
         (["-m", "a", "-c", "b"], r"got -m and -c"),
+        (["--scrpt", "t.py"], r"did you mean `--script`"),
     ],
 )
 def test_python_errors(argv: list[str], message: str) -> None:

@@ -226,3 +226,20 @@ def test_component_must_return_appdef() -> None:
 
     with pytest.raises(ComponentValidationException, match="returned str, not an AppDef"):
         materialize_appdef(not_app, ["--n", "1"])
+
+
+def test_mistyped_option_passed_through_gets_a_hint() -> None:
+    def needs_script(*args: str, script: str | None = None) -> specs.AppDef:
+        if script is None:
+            raise ComponentArgsError("needs --script")
+        return _app(script=script, args=list(args))
+
+    with pytest.raises(ComponentArgsError, match=r"needs --script \(`--scrpt` and what follows were"
+                       r" passed through to the program; did you mean `--script`\?\)"):
+        materialize_appdef(needs_script, ["--scrpt", "a.py"])
+    with pytest.raises(ComponentArgsError, match=r"missing required argument\(s\) `--script`.*did you mean `--script`"):
+        materialize_appdef(passthrough, ["--scrpt", "a.py"])
+    # a far-away word is the program's business: no hint
+    with pytest.raises(ComponentArgsError) as e:
+        materialize_appdef(needs_script, ["--epochs", "3"])
+    assert "did you mean" not in str(e.value)

@@ -50,6 +50,12 @@ def targets(runner: Any, handle: str, role: str | None, replicas: list[int] | No
     if not counts:
         app = runner.describe(handle)
         counts = {r.name: r.num_replicas for r in app.roles} if app is not None else {}
+    if not counts:  # the scheduler does not say which roles the job has: trust the user
+        if role is None:
+            raise UsageError(
+                f"`{handle}` does not report its roles: name one, e.g. `torchx log {handle}/ROLE`"
+            )
+        return [(role, k) for k in (replicas if replicas is not None else [0])]
     if role is not None and role not in counts:
         raise UsageError(f"job `{handle}` has no role `{role}`; its roles: {', '.join(counts)}")
     roles = [role] if role is not None else list(counts)

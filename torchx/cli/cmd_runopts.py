@@ -19,6 +19,7 @@ class CmdRunopts(SubCommand):
 
     def run(self, args: argparse.Namespace) -> None:
         from torchx.schedulers import get_scheduler_factory, get_scheduler_names
+        from torchx.specs.api import UnknownSchedulerException
 
         if args.scheduler:
             opts = get_scheduler_factory(args.scheduler)("torchx").run_opts()
@@ -27,6 +28,8 @@ class CmdRunopts(SubCommand):
         for name in get_scheduler_names():
             try:
                 opts = get_scheduler_factory(name)("torchx").run_opts()
+            except UnknownSchedulerException:  # a plugin that failed to load (reported once)
+                continue
             except Exception as e:  # a backend whose extra is missing must not hide the rest
                 log.warning("scheduler `%s` is unavailable: %s", name, e)
                 continue

@@ -3,7 +3,8 @@
 Each parameter becomes ``--name`` (a one-letter name also ``-n``); ``*args`` collects the
 remaining tokens: after the component's own options, the first token the component does not
 know (``--epochs``, ``train.py``...) and everything after it pass through unchanged, so
-``--script train.py --epochs 3`` needs no ``--`` (a literal ``--`` also ends the options).
+``--script train.py --epochs 3`` needs no ``--`` (a literal ``--`` also ends the options;
+for a component without ``*args`` it is only a separator).
 """
 
 from __future__ import annotations
@@ -205,10 +206,10 @@ class ComponentParser(argparse.ArgumentParser):
         while i < len(tokens):
             tok = tokens[i]
             if tok == "--":
-                if not self.varargs and tokens[i + 1:]:
-                    self.error(f"unexpected arguments after `--`: {' '.join(tokens[i + 1:])}"
-                               " (this component takes no pass-through arguments)")
-                return known, tokens[i + 1:]
+                if self.varargs:
+                    return known, tokens[i + 1:]
+                i += 1  # nothing to pass through: `--` only separates, options may follow
+                continue
             if tok in self._help_flags:
                 known.append(tok)
                 i += 1

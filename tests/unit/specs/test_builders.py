@@ -88,6 +88,7 @@ def _meta(fn: Any, args: Any, defaults: dict[str, str] | None = None) -> dict[st
         (["--s", "x", "--kv", "PATH=/a,/b"], {"kv": {"PATH": "/a,/b"}}),
         (["--s", "x", "--kv", "A=1", "--kv", "B=2"], {"kv": {"A": "1", "B": "2"}}),
         (["--s", ""], {"s": ""}),
+        (["--", "--s", "x", "--i", "2"], {"s": "x", "i": 2}),
     ],
 )
 def test_typed_arguments(argv: list[str], expected: dict[str, Any]) -> None:
@@ -165,7 +166,7 @@ def test_config_defaults(defaults: dict[str, str], argv: list[str], expected: di
         (typed, ["--s", "x", "--iii", "2"], r"unknown option `--iii`. Did you mean `--i`"),
         (typed, ["--s", "x", "extra"], r"unexpected argument `extra`"),
         (typed, ["--s"], r"option `--s` needs a value"),
-        (typed, ["--s", "x", "--", "more"], r"takes no pass-through arguments"),
+        (typed, ["--s", "x", "--", "more"], r"unexpected argument `more`"),
     ],
 )
 def test_argument_errors(fn: Any, argv: list[str], message: str) -> None:

@@ -126,8 +126,12 @@ def validate(fn: Callable[..., Any]) -> list[str]:
         sig = inspect.signature(fn)
     except (TypeError, ValueError) as e:
         return [f"cannot read the signature of `{getattr(fn, '__name__', fn)}`: {e}"]
-    hints = type_hints(fn)
     name = getattr(fn, "__name__", repr(fn))
+    try:
+        hints = typing.get_type_hints(fn)
+    except Exception as e:
+        return [f"`{name}`: cannot resolve its type annotations ({type(e).__name__}: {e});"
+                " import or define the names they use"]
     errors: list[str] = []
     for p in sig.parameters.values():
         if p.kind is p.VAR_KEYWORD:

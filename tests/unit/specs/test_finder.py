@@ -202,6 +202,8 @@ def _fn(src: str) -> object:
         ("from torchx.specs import AppDef\ndef f(*a: int) -> AppDef: ...", ["`*a` must be annotated `str`"]),
         ("from torchx.specs import AppDef\ndef f(**kw: str) -> AppDef: ...", ["`**kw` is not supported"]),
         ("from torchx.specs import AppDef\ndef f(a: dict[str, list[str]]) -> AppDef: ...", ["unsupported type"]),
+        ("from __future__ import annotations\nfrom torchx.specs import AppDef\ndef f(a: Nope) -> AppDef: ...",
+         ["cannot resolve its type annotations (NameError: name 'Nope' is not defined)"]),
     ],
 )
 def test_validate(src: str, errors: list[str]) -> None:

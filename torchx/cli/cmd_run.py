@@ -11,7 +11,6 @@ import argparse
 import json
 import logging
 import os
-import shutil
 import sys
 import time
 from typing import Any
@@ -181,6 +180,8 @@ class _StatusLine:
                 counts[rep.state.name] = counts.get(rep.state.name, 0) + 1
             parts.append(f"{role.role}: " + " ".join(f"{n} {s}" for s, n in sorted(counts.items())))
         text = f"{self.handle} {status.state.name}" + (" | " + " | ".join(parts) if parts else "")
+        import shutil
+
         width = shutil.get_terminal_size((80, 24)).columns - 1
         sys.stderr.write("\r\x1b[K" + text[:width])
         sys.stderr.flush()

@@ -1,7 +1,9 @@
 """Lazy access to plugin entry points.
 
-``importlib.metadata`` is imported only when a group is actually read, never at import time,
-so ``torchx --help`` and ``import torchx.specs`` stay fast. A plugin that fails to load is
+Groups are read only when needed, never at import time, so ``torchx --help`` and
+``import torchx.specs`` stay fast. Reading does not import ``importlib.metadata`` (about 20 ms
+of imports, paid by every CLI command): the ``entry_points.txt`` of each distribution on
+``sys.path`` is parsed directly, the first distribution of a name winning as in importlib. A plugin that fails to load is
 reported once (a warning) and skipped; it never breaks the rest.
 """
 
@@ -16,13 +18,71 @@ _cache: dict[str, dict[str, Any]] = {}
 _reported: set[tuple[str, str]] = set()
 
 
-def entry_points(group: str) -> dict[str, Any]:
-    """name -> ``importlib.metadata.EntryPoint`` for ``group`` (cached per process)."""
-    if group not in _cache:
-        from importlib.metadata import entry_points as _eps
+class EntryPoint:
+    """``name = module:attr`` of a group; ``load()`` imports it (like importlib's)."""
 
-        _cache[group] = {ep.name: ep for ep in _eps(group=group)}
-    return _cache[group]
+    def __init__(self, name: str, value: str, group: str) -> None:
+        self.name, self.value, self.group = name, value, group
+
+    def load(self) -> Any:
+        import importlib
+
+        module, _, attr = self.value.split("[", 1)[0].partition(":")
+        obj: Any = importlib.import_module(module.strip())
+        for part in attr.strip().split(".") if attr.strip() else []:
+            obj = getattr(obj, part)
+        return obj
+
+    def __repr__(self) -> str:
+        return f"EntryPoint(name={self.name!r}, value={self.value!r}, group={self.group!r})"
+
+
+def _scan() -> dict[str, dict[str, EntryPoint]]:
+    """group -> name -> EntryPoint of every distribution on sys.path (first of a name wins)."""
+    import os
+    import re
+    import sys
+
+    groups: dict[str, dict[str, EntryPoint]] = {}
+    seen: set[str] = set()
+    for entry in sys.path:
+        try:
+            names = sorted(os.listdir(entry or "."))
+        except OSError:
+            continue
+        for meta in names:
+            if not meta.endswith((".dist-info", ".egg-info")):
+                continue
+            dist = re.sub(r"[-_.]+", "_", meta.rsplit(".", 1)[0].split("-", 1)[0]).lower()
+            if dist in seen:
+                continue
+            seen.add(dist)
+            try:
+                with open(os.path.join(entry or ".", meta, "entry_points.txt")) as f:
+                    text = f.read()
+            except OSError:
+                continue
+            group = None
+            for line in text.splitlines():
+                line = line.strip()
+                if not line or line.startswith(("#", ";")):
+                    continue
+                if line.startswith("[") and line.endswith("]"):
+                    group = line[1:-1].strip()
+                elif group is not None and "=" in line:
+                    name, _, value = line.partition("=")
+                    groups.setdefault(group, {}).setdefault(
+                        name.strip(), EntryPoint(name.strip(), value.strip(), group)
+                    )
+    return groups
+
+
+def entry_points(group: str) -> dict[str, Any]:
+    """name -> :py:class:`EntryPoint` for ``group`` (all groups read once per process)."""
+    if not _cache:
+        _cache.update(_scan())
+        _cache.setdefault("", {})  # mark the scan done even when nothing is installed
+    return _cache.get(group, {})
 
 
 def load_group(group: str) -> dict[str, Any]:

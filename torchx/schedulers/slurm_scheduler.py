@@ -325,11 +325,12 @@ class _Component:
     restarts: int = 0
     workdir: str = ""
     submitted: float | None = None
+    uid: int | None = None
 
 
 def _wait_status(raw: Any) -> int:
     """A wait status (``3 << 8``) or plain code as an exit code; signals as 128+N."""
-    if isinstance(raw, dict):  # sacct --json: {"status": ..., "return_code": N, "signal": ...}
+    if isinstance(raw, dict):  # Slurm >= 23: {"status": ..., "return_code": N, "signal": ...}
         sig = raw.get("signal")
         sig_id = _num(sig.get("signal_id")) if isinstance(sig, dict) else None
         return 128 + int(sig_id) if sig_id else int(_num(raw.get("return_code")) or 0)
@@ -348,7 +349,11 @@ def _state_name(raw: Any) -> str:
 
 
 def parse_squeue(data: Mapping[str, Any]) -> list[_Component]:
-    """Components from ``squeue --json`` (22.05 and later layouts)."""
+    """Components from ``squeue --json`` (22.05 and later layouts).
+
+    Slurm 22.05 ignores every filter (``--jobs``, ``--me``, ``--states``) when printing JSON,
+    so callers filter the components themselves.
+    """
     comps = []
     for j in data.get("jobs", []):
         het = int(_num(j.get("het_job_id")) or 0)
@@ -360,7 +365,7 @@ def parse_squeue(data: Mapping[str, Any]) -> list[_Component]:
             step_exit=_wait_status(_num(j.get("derived_exit_code"))),
             restarts=int(_num(j.get("restart_cnt")) or 0),
             workdir=str(j.get("current_working_directory", "")),
-            submitted=_num(j.get("submit_time")),
+            submitted=_num(j.get("submit_time")), uid=_num(j.get("user_id")),
         ))
     return comps
 
@@ -372,24 +377,40 @@ def _num(v: Any) -> Any:
     return v
 
 
-def parse_sacct(data: Mapping[str, Any]) -> list[_Component]:
-    """Components from ``sacct --json`` (the allocation records, not steps)."""
-    comps = []
-    for j in data.get("jobs", []):
-        het = j.get("het") or {}
-        het_id = int(_num(het.get("job_id")) or 0)
-        state = j.get("state") or {}
-        comps.append(_Component(
-            app_id=str(het_id or j["job_id"]), offset=int(_num(het.get("job_offset")) or 0),
-            name=str(j.get("name", "")), state=_state_name(state),
-            reason=str(state.get("reason", "")) if isinstance(state, dict) else "",
-            host=str(j.get("nodes") or ""), exit_code=_wait_status(j.get("exit_code")),
-            step_exit=_wait_status(j.get("derived_exit_code")),
-            restarts=int(_num(j.get("restart_cnt")) or 0),
-            workdir=str(j.get("working_directory", "")),
-            submitted=_num((j.get("time") or {}).get("submission")),
-        ))
-    return comps
+SACCT_FORMAT = "JobID,State,ExitCode,DerivedExitCode,NodeList,Submit,WorkDir,JobName"
+
+
+def _code(text: str) -> int:
+    """``code:signal`` (sacct, jobcomp) as an exit code; a signal as 128+N."""
+    code, _, sig = text.strip().partition(":")
+    return 128 + int(sig) if sig.strip("0 ") else int(code or 0)
+
+
+def parse_sacct(text: str) -> list[_Component]:
+    """Components from ``sacct -P -n -X --duplicates --format=SACCT_FORMAT``.
+
+    (``sacct --json`` in 22.05 reports every exit code as 0, so the text form is used.) A
+    requeued job has one record per run: the last wins and the others count as restarts.
+    """
+    comps: dict[tuple[str, int], _Component] = {}
+    for line in text.splitlines():
+        f = line.split("|", 6)
+        if len(f) < 7 or not f[0]:
+            continue
+        job, _, off = f[0].partition("+")
+        workdir, _, name = f[6].partition("|")
+        try:
+            submitted: float | None = datetime.fromisoformat(f[5]).timestamp()
+        except ValueError:
+            submitted = None
+        prev = comps.get((job, int(off or 0)))
+        comps[(job, int(off or 0))] = _Component(
+            app_id=job, offset=int(off or 0), name=name, state=f[1],
+            host="" if f[4] == "None assigned" else f[4],
+            exit_code=_code(f[2]), step_exit=_code(f[3]), workdir=workdir, submitted=submitted,
+            restarts=prev.restarts + 1 if prev else 0,
+        )
+    return list(comps.values())
 
 
 _JOBCOMP_FIELD = re.compile(r"(?:^| )([A-Za-z/_]+)=")
@@ -406,13 +427,11 @@ def parse_jobcomp(text: str, app_ids: set[str]) -> list[_Component]:
         app_id = f.get("JobId", "").strip() if app_id in ("", "0") else app_id
         if app_id not in app_ids:
             continue
-        code, _, sig = f.get("ExitCode", "0:0").partition(":")
-        dcode = f.get("DerivedExitCode", "0:0").partition(":")[0]
         comps.append(_Component(
             app_id=app_id, offset=int(f.get("HetJobOffset", "0") or 0), name=f.get("Name", ""),
             state=f.get("JobState", ""), host=f.get("NodeList", "").strip(),
-            exit_code=128 + int(sig) if sig.strip("0 ") else int(code or 0),
-            step_exit=int(dcode or 0), workdir=f.get("WorkDir", "").strip(),
+            exit_code=_code(f.get("ExitCode", "0:0")),
+            step_exit=_code(f.get("DerivedExitCode", "0:0")), workdir=f.get("WorkDir", "").strip(),
         ))
     return comps
 
@@ -557,6 +576,10 @@ class SlurmScheduler(Scheduler[Mapping[str, CfgVal]]):
         version, mem = self._cluster_facts()
         return AppDryRunInfo(build_request(app, opts, version, mem), repr)
 
+    def build_workspaces(self, roles: list[Any], cfg: Mapping[str, CfgVal], dryrun: bool) -> None:
+        """Runner hook: accepting it makes the Runner set ``role.workspace``; the copy itself
+        happens in :py:meth:`schedule` (only with ``job_dir``; else the job runs in place)."""
+
     def schedule(self, dryrun_info: AppDryRunInfo[SlurmBatchRequest]) -> str:
         req = dryrun_info.request
         if req.job_dir:
@@ -585,10 +608,9 @@ class SlurmScheduler(Scheduler[Mapping[str, CfgVal]]):
         """Components of jobs squeue no longer knows: sacct, or the jobcomp log without accounting."""
         conf = self._slurm_config()
         if "none" not in conf.get("AccountingStorageType", "none"):
-            import json
-
-            out = self._run(["sacct", "--json", "-j", ",".join(sorted(ids, key=int))])
-            return parse_sacct(json.loads(out))
+            out = self._run(["sacct", "-P", "-n", "-X", "--duplicates", f"--format={SACCT_FORMAT}",
+                             "-j", ",".join(sorted(ids, key=int))])
+            return parse_sacct(out)
         loc = conf.get("JobCompLoc", "")
         if conf.get("JobCompType", "") == "jobcomp/filetxt" and os.path.isfile(loc):
             with open(loc, errors="replace") as f:
@@ -604,7 +626,8 @@ class SlurmScheduler(Scheduler[Mapping[str, CfgVal]]):
         if ids:
             out = self._run(["squeue", "--json", "--states=all", "--jobs=" + ",".join(sorted(ids, key=int))])
             for c in parse_squeue(json.loads(out)):
-                found.setdefault(c.app_id, []).append(c)
+                if c.app_id in ids:
+                    found.setdefault(c.app_id, []).append(c)
             missing = ids - set(found)
             if missing:
                 for c in self._finished(missing):
@@ -621,7 +644,8 @@ class SlurmScheduler(Scheduler[Mapping[str, CfgVal]]):
         comps = parse_squeue(json.loads(self._run(["squeue", "--json", "--me", "--states=all"])))
         apps: dict[str, list[_Component]] = {}
         for c in comps:
-            apps.setdefault(c.app_id, []).append(c)
+            if c.uid in (None, os.getuid()):
+                apps.setdefault(c.app_id, []).append(c)
         out = []
         for app_id, cs in sorted(apps.items(), key=lambda kv: int(kv[0])):
             d = to_describe(app_id, cs)
@@ -678,7 +702,8 @@ class SlurmScheduler(Scheduler[Mapping[str, CfgVal]]):
     def _workdir(self, app_id: str) -> str:
         import json
 
-        comps = parse_squeue(json.loads(self._run(["squeue", "--json", "--states=all", f"--jobs={app_id}"])))
+        out = self._run(["squeue", "--json", "--states=all", f"--jobs={app_id}"])
+        comps = [c for c in parse_squeue(json.loads(out)) if c.app_id == app_id]
         if not comps:
             comps = self._finished({app_id})
         return next((c.workdir for c in comps if c.workdir), os.getcwd())

@@ -171,16 +171,19 @@ def test_describe_from_squeue() -> None:
 
 
 def test_describe_from_sacct_and_jobcomp() -> None:
-    sacct = {"jobs": [
-        {"job_id": 20, "het": {"job_id": 20, "job_offset": 0}, "name": "a-0",
-         "state": {"current": "COMPLETED", "reason": "None"}, "nodes": "n1",
-         "exit_code": {"status": "SUCCESS", "return_code": 0},
-         "derived_exit_code": {"status": "SUCCESS", "return_code": 0}, "working_directory": "/w"},
-        {"job_id": 21, "het": {"job_id": 20, "job_offset": 1}, "name": "a-1",
-         "state": {"current": "COMPLETED", "reason": "None"}, "nodes": "n2",
-         "exit_code": {"status": "SUCCESS", "return_code": 0},
-         "derived_exit_code": {"status": "FAILED", "return_code": 3}, "working_directory": "/w"},
-    ]}
+    sacct = textwrap.dedent("""\
+        20+0|COMPLETED|0:0|0:0|n1|2026-11-23T04:15:32|/w|a-0
+        20+1|COMPLETED|0:0|3:0|n2|2026-11-23T04:15:32|/w|a-1
+        24|REQUEUED|0:0|0:0|n1|2026-11-23T04:15:56|/w/x|main-0
+        24|FAILED|4:0|4:0|n1|2026-11-23T04:15:57|/w/x|main-0
+        25|CANCELLED by 0|0:0|0:0|None assigned|2026-11-23T04:15:58|/w|main-0
+        """)
+    comps = parse_sacct(sacct)
+    d = to_describe("24", [c for c in comps if c.app_id == "24"])
+    assert d.state == AppState.FAILED and d.num_restarts == 1 and "exit code 4" in d.msg
+    d = to_describe("25", [c for c in comps if c.app_id == "25"])
+    assert d.state == AppState.CANCELLED and d.roles_statuses[0].replicas[0].hostname == ""
+    sacct = "\n".join(sacct.splitlines()[:2])
     d = to_describe("20", parse_sacct(sacct))
     assert d.state == AppState.SUCCEEDED
     assert [r.state for r in d.roles_statuses[0].replicas] == [AppState.SUCCEEDED, AppState.FAILED]
@@ -211,7 +214,7 @@ class _Counting(SlurmScheduler):
         if cmd[:3] == ["scontrol", "show", "config"]:
             return "AccountingStorageType = accounting_storage/slurmdbd\n"
         if cmd[0] == "sacct":
-            return json.dumps({"jobs": []})
+            return ""
         raise AssertionError(cmd)
 
 

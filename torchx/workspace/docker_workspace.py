@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import stat
 import sys
@@ -37,6 +38,8 @@ GENERATED_DOCKERFILE = ".torchx.Dockerfile"
 LOCAL_REPO = "torchx-workspace"
 _DIGEST_VERSION = b"torchx-docker-workspace/1\0"
 _TAG_LEN = 24
+MAX_INCREMENTAL_LAYERS = 8
+"""Incremental builds stacked on one full build before the next full build flattens them."""
 
 
 class DockerUnavailableError(TorchXError):
@@ -146,10 +149,10 @@ def _entry(path: str) -> tuple[os.stat_result, bytes]:
     return st, b""
 
 
-def _feed(h: Any, arcname: str, st: os.stat_result, data: bytes) -> None:
-    kind = b"l" if stat.S_ISLNK(st.st_mode) else b"d" if stat.S_ISDIR(st.st_mode) else b"f"
-    h.update(arcname.encode() + b"\0" + kind + oct(st.st_mode & 0o777).encode() + b"\0")
-    h.update(hashlib.sha256(data).digest())
+def _entry_key(st: os.stat_result, data: bytes) -> str:
+    """Kind (``f``/``l``/``d``), permission bits and content hash of one entry."""
+    kind = "l" if stat.S_ISLNK(st.st_mode) else "d" if stat.S_ISDIR(st.st_mode) else "f"
+    return f"{kind}{st.st_mode & 0o777:o}:{hashlib.sha256(data).hexdigest()}"
 
 
 def _start_digest(base_id: str, ctx: _Context) -> Any:
@@ -164,18 +167,26 @@ def workspace_digest(workspace: Workspace, base_id: str) -> str:
     ctx = _context(workspace)
     h = _start_digest(base_id, ctx)
     for path, arcname in ctx.files:
-        _feed(h, arcname, *_entry(path))
+        h.update(f"{arcname}\0{_entry_key(*_entry(path))}\0".encode())
     return str(h.hexdigest())
 
 
-def _tar(base_id: str, ctx: _Context) -> tuple[Any, str]:
-    """The build context as a tar (spooled to disk past 64 MB) and the digest of what is in it."""
+def _tar(
+    base_id: str, ctx: _Context, have: Mapping[str, str] | None = None
+) -> tuple[Any, str, dict[str, str]]:
+    """The build context as a tar (spooled to disk past 64 MB), the digest of the files read for
+    it and their manifest (path -> entry key). Entries already in ``have`` are left out."""
     h = _start_digest(base_id, ctx)
+    manifest: dict[str, str] = {}
+    have = have or {}
     buf = tempfile.SpooledTemporaryFile(max_size=64 << 20)
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for path, arcname in ctx.files:
             st, data = _entry(path)
-            _feed(h, arcname, st, data)
+            key = manifest[arcname] = _entry_key(st, data)
+            h.update(f"{arcname}\0{key}\0".encode())
+            if have.get(arcname) == key:
+                continue
             info = tarfile.TarInfo(arcname)
             info.mode, info.mtime = st.st_mode & 0o7777, int(st.st_mtime)
             if stat.S_ISLNK(st.st_mode):
@@ -188,14 +199,59 @@ def _tar(base_id: str, ctx: _Context) -> tuple[Any, str]:
                 info.size = len(data)
                 tar.addfile(info, io.BytesIO(data))
         extra = [(".dockerignore", f"/.dockerignore\n/{GENERATED_DOCKERFILE}\n".encode())]
-        if ctx.dockerfile_name not in {arcname for _, arcname in ctx.files}:
+        if ctx.dockerfile_name not in manifest:
             extra.append((ctx.dockerfile_name, ctx.dockerfile))
         for name, data in extra:
             info = tarfile.TarInfo(name)
             info.size, info.mode = len(data), 0o644
             tar.addfile(info, io.BytesIO(data))
     buf.seek(0)
-    return buf, str(h.hexdigest())
+    return buf, str(h.hexdigest()), manifest
+
+
+# --------------------------------------------------------------------------- incremental builds
+
+
+def _cache_dir() -> str:
+    root = os.environ.get("TORCHX_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "torchx")
+    return os.path.join(root, "docker-workspace")
+
+
+def _lineage_key(base_id: str, workspace: Workspace, repo: str) -> str:
+    """Identifies "this workspace on this base image": successive builds form one lineage."""
+    projects = sorted(project_paths(workspace))
+    return hashlib.sha256(json.dumps([base_id, projects, repo]).encode()).hexdigest()[:32]
+
+
+def _load_lineage(key: str) -> dict[str, Any] | None:
+    try:
+        with open(os.path.join(_cache_dir(), f"{key}.json"), encoding="utf-8") as f:
+            data = json.load(f)
+        return data if isinstance(data, dict) else None
+    except (OSError, ValueError):
+        return None
+
+
+def _save_lineage(key: str, tag: str, manifest: dict[str, str], depth: int) -> None:
+    """Remember the last build of a lineage (best effort: a failure only costs a full build)."""
+    path = os.path.join(_cache_dir(), f"{key}.json")
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        tmp = f"{path}.{os.getpid()}.tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump({"tag": tag, "depth": depth, "files": manifest}, f)
+        os.replace(tmp, path)
+    except OSError:
+        pass
+
+
+def _incremental_ok(prev: Mapping[str, str], manifest: Mapping[str, str]) -> bool:
+    """True when laying the changed entries over the previous image gives exactly ``manifest``:
+    nothing was deleted and no path changed kind (file, link, directory)."""
+    if set(prev) - set(manifest):
+        return False
+    return all(prev[p][0] == k[0] for p, k in manifest.items() if p in prev)
 
 
 def _tag(repo: str, digest: str) -> str:
@@ -275,22 +331,49 @@ class DockerWorkspaceMixin(WorkspaceMixin[dict[str, str]]):
         base_id = ensure_image(client, base, quiet)
         tag = _tag(repo, workspace_digest(role.workspace, base_id))
         if image_id(client, tag) is None:
-            ctx = _context(role.workspace)
-            tar, digest = _tar(base_id, ctx)
-            tag = _tag(repo, digest)  # files changed since hashing: name what is in the tar
-            with tar:
-                if image_id(client, tag) is None:
-                    self._build(tar, ctx.dockerfile_name, tag, base, digest, quiet)
+            tag = self._build_new(role.workspace, base, base_id, repo, quiet)
         if cfg.get("image_repo"):
             self._push(tag, quiet)
         build_cache[key] = tag
         role.image = tag
 
-    def _build(
-        self, tar: Any, dockerfile: str, tag: str, base: str, digest: str, quiet: bool
-    ) -> None:
+    def _build_new(
+        self, workspace: Workspace, base: str, base_id: str, repo: str, quiet: bool
+    ) -> str:
+        """Build the workspace's image; returns its tag (keyed by the files actually sent).
+
+        With the generated Dockerfile, only the entries that changed since the lineage's last
+        build are sent and laid over that image (when nothing was deleted), so a one-file change
+        costs one small layer; every MAX_INCREMENTAL_LAYERS builds a full build flattens again.
+        """
+        client = self._docker_client
+        ctx = _context(workspace)
+        lineage = _lineage_key(base_id, workspace, repo)
+        prev = _load_lineage(lineage) if ctx.dockerfile_name == GENERATED_DOCKERFILE else None
+        if prev and (int(prev.get("depth", 0)) >= MAX_INCREMENTAL_LAYERS
+                     or image_id(client, str(prev.get("tag"))) is None):
+            prev = None
+        tar, digest, manifest = _tar(base_id, ctx, prev["files"] if prev else None)
+        if prev and not _incremental_ok(prev["files"], manifest):
+            tar.close()
+            prev = None
+            tar, digest, manifest = _tar(base_id, ctx)
+        tag = _tag(repo, digest)  # if files changed since hashing, name what is in the tar
+        with tar:
+            if image_id(client, tag) is None:
+                parent = str(prev["tag"]) if prev else base
+                how = ""
+                if prev:
+                    changed = sum(1 for p, k in manifest.items() if prev["files"].get(p) != k)
+                    how = f" (incremental: {changed} of {len(manifest)} entries changed)"
+                self._build(tar, ctx.dockerfile_name, tag, parent, how, quiet)
+                depth = int(prev.get("depth", 0)) + 1 if prev else 0
+                _save_lineage(lineage, tag, manifest, depth)
+        return tag
+
+    def _build(self, tar: Any, dockerfile: str, tag: str, base: str, how: str, quiet: bool) -> None:
         if not quiet:
-            print(f"torchx: building workspace image {tag} from {base}", file=sys.stderr)
+            print(f"torchx: building workspace image {tag} from {base}{how}", file=sys.stderr)
         stream = self._docker_client.api.build(
             fileobj=tar,
             custom_context=True,

@@ -22,6 +22,18 @@ SESSION = f"itest{os.getpid()}"
 START = "run `scripts/backends/docker.sh start`"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_build_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Workspace build lineages of this run go to a temporary directory, not ~/.cache."""
+    old = os.environ.get("TORCHX_CACHE_DIR")
+    os.environ["TORCHX_CACHE_DIR"] = str(tmp_path_factory.mktemp("torchx-cache"))
+    yield
+    if old is None:
+        os.environ.pop("TORCHX_CACHE_DIR", None)
+    else:
+        os.environ["TORCHX_CACHE_DIR"] = old
+
+
 @pytest.fixture(scope="session")
 def client() -> Iterator[Any]:
     from torchx.specs import TorchXError

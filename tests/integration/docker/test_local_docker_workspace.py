@@ -65,6 +65,31 @@ def test_changed_workspace_shows_up_unchanged_is_not_rebuilt(
     assert first != second and client.images.get(first).id != client.images.get(second).id
 
 
+def test_one_file_change_builds_one_small_layer_and_deletion_rebuilds_fully(
+        runner: Any, client: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capfd: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("TORCHX_CACHE_DIR", str(tmp_path / "cache"))
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    for name in ("a", "b", "c"):
+        (proj / f"{name}.txt").write_text(f"{name}1\n")
+    app = cat_app("a.txt", "b.txt", "c.txt")
+    assert run_lines(runner, app, str(proj)) == ["a1\n", "b1\n", "c1\n"]
+    full = runner.dryrun(app, "local_docker", workspace=str(proj))._app.roles[0].image
+    capfd.readouterr()
+
+    (proj / "b.txt").write_text("b2\n")
+    assert run_lines(runner, app, str(proj)) == ["a1\n", "b2\n", "c1\n"]
+    assert "(incremental: 1 of 3 entries changed)" in capfd.readouterr().err
+    incr = runner.dryrun(app, "local_docker", workspace=str(proj))._app.roles[0].image
+    layers = len(client.images.get(incr).history())
+    assert layers == len(client.images.get(full).history()) + 1  # one small layer on top
+
+    (proj / "c.txt").unlink()
+    assert run_lines(runner, app, str(proj)) == ["a1\n", "b2\n", "no c.txt\n"]
+    assert "incremental" not in capfd.readouterr().err  # a deletion flattens
+
+
 def test_workspace_changed_after_dryrun_never_runs_stale(runner: Any, tmp_path: Path) -> None:
     (tmp_path / "msg.txt").write_text("at dryrun\n")
     info = runner.dryrun(cat_app("msg.txt"), "local_docker", workspace=str(tmp_path))

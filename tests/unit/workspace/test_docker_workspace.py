@@ -17,6 +17,7 @@ from torchx.workspace.docker_workspace import (
     GENERATED_DOCKERFILE,
     DockerWorkspaceMixin,
     _context,
+    _incremental_ok,
     _tar,
     workspace_digest,
 )
@@ -79,7 +80,8 @@ def test_context_tar_maps_projects_and_excludes_ignored(tmp_path: Path) -> None:
     (b / "data.txt").write_text("d")
     ws = Workspace({str(a): "", str(b): "extra/b"})
     ctx = _context(ws)
-    buf, dig = _tar("sha256:base", ctx)
+    buf, dig, manifest = _tar("sha256:base", ctx)
+    assert sorted(manifest) == ["extra/b/data.txt", "pkg/m.py", "train.py"]
     assert dig == workspace_digest(ws, "sha256:base")
     with tarfile.open(fileobj=io.BytesIO(buf.read())) as t:
         names = set(t.getnames())
@@ -113,3 +115,23 @@ def test_missing_workspace_path_is_one_clear_error(tmp_path: Path) -> None:
     role = Role("r", image="x", workspace=Workspace({str(tmp_path / "gone"): ""}))
     with pytest.raises(WorkspaceError, match=r"workspace `.*gone` does not exist"):
         _Mixin(docker_client=NoImages()).build_workspaces([role], {}, dryrun=True)
+
+
+def test_incremental_context_holds_only_changed_entries(tmp_path: Path) -> None:
+    p = project(tmp_path)
+    ws = Workspace({str(p): ""})
+    _, d0, m0 = _tar("sha256:base", _context(ws))
+    (p / "train.py").write_text("print('v2')\n")
+    (p / "new.py").write_text("n\n")
+    buf, d1, m1 = _tar("sha256:base", _context(ws), have=m0)
+    assert d1 == workspace_digest(ws, "sha256:base") != d0  # the key covers every file
+    with tarfile.open(fileobj=io.BytesIO(buf.read())) as t:
+        sent = set(t.getnames()) - {".dockerignore", GENERATED_DOCKERFILE}
+    assert sent == {"train.py", "new.py"}
+    assert _incremental_ok(m0, m1)
+    (p / "pkg" / "m.py").unlink()
+    _, _, m2 = _tar("sha256:base", _context(ws))
+    assert not _incremental_ok(m1, m2)  # a deletion needs a full build
+    os.symlink("train.py", p / "pkg" / "m.py")
+    _, _, m3 = _tar("sha256:base", _context(ws))
+    assert not _incremental_ok(m1, m3)  # so does a file that became a link

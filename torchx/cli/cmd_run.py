@@ -99,6 +99,7 @@ class CmdRun(SubCommand):
         if workspace is None:
             workspace = config.get_config("cli", "run", "workspace") or os.getcwd()
 
+        _interpreter_on_path()
         with get_runner() as runner:
             opts = runner.scheduler_run_opts(scheduler)
             cfg = opts.cfg_from_str(args.scheduler_args) if args.scheduler_args else {}
@@ -127,6 +128,18 @@ class CmdRun(SubCommand):
                     f"job {handle} {status.state.name}{detail} (see `torchx log {handle}`)"
                 )
             log.info("job %s SUCCEEDED", handle)
+
+
+def _interpreter_on_path() -> None:
+    """Put the directory of the interpreter running torchx on PATH (when it is not there).
+
+    ``.venv/bin/torchx run dist.ddp ...`` without an activated venv then launches replicas
+    whose ``python`` is this venv's (with torch), as an activated venv would.
+    """
+    bindir = os.path.dirname(sys.executable)
+    path = os.environ.get("PATH", "")
+    if bindir and bindir not in path.split(os.pathsep):
+        os.environ["PATH"] = bindir + (os.pathsep + path if path else "")
 
 
 def _strip_separator(component: str, comp_args: list[str]) -> list[str]:

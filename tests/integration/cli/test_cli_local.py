@@ -354,3 +354,11 @@ def test_completion_script_in_bash(cli: Cli) -> None:
     app_id = handle.split("//", 1)[1]
     assert bash_complete("torchx status local_cwd:") == [f"//{app_id}"]
     assert bash_complete("torchx status --") == ["--help", "--json", "--roles"]
+
+
+def test_replicas_get_the_interpreter_running_torchx(cli: Cli) -> None:
+    """`.venv/bin/torchx run ...` without an activated venv: replicas' `python` is the venv's."""
+    cli.env["PATH"] = "/usr/bin:/bin"
+    p = cli("run", "utils.python", "-c", "import sys; print(sys.prefix)")
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.splitlines()[1:] == [f"python/0 {sys.prefix}"]

@@ -94,7 +94,7 @@ class CmdRun(SubCommand):
                 "name a component, e.g. `torchx run utils.echo --msg hi`"
                 " (`torchx builtins` lists them)"
             )
-        comp_args = _strip_separator(component, words[1:])
+        comp_args = words[1:]
         workspace = args.workspace
         if workspace is None:
             workspace = config.get_config("cli", "run", "workspace") or os.getcwd()
@@ -140,21 +140,6 @@ def _interpreter_on_path() -> None:
     path = os.environ.get("PATH", "")
     if bindir and bindir not in path.split(os.pathsep):
         os.environ["PATH"] = bindir + (os.pathsep + path if path else "")
-
-
-def _strip_separator(component: str, comp_args: list[str]) -> list[str]:
-    """``run COMPONENT -- --name x``: a leading ``--`` only separates run's options from the
-    component's when the component takes no pass-through ``*args``; drop it then."""
-    if not comp_args or comp_args[0] != "--":
-        return comp_args
-    import inspect
-
-    from torchx.specs.finder import get_component
-
-    params = inspect.signature(get_component(component).fn).parameters.values()
-    if any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in params):
-        return comp_args
-    return comp_args[1:]
 
 
 def _print_dryrun(info: Any, scheduler: str, as_json: bool) -> None:

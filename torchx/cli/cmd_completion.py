@@ -37,13 +37,15 @@ class CmdCompletion(SubCommand):
 
 def _split(line: str) -> tuple[list[str], str]:
     """(complete words, the word being typed) of a partial command line."""
-    try:
-        words = shlex.split(line)
-    except ValueError:  # an open quote: the rest is the current word
-        words = line.split()
-    if not line or line[-1].isspace():
+    for close in ("", "'", '"'):  # an open quote: close it, the quoted text is the current word
+        try:
+            words = shlex.split(line + close)
+        except ValueError:
+            continue
+        if close or not line or not line[-1].isspace():
+            return words[:-1], words[-1] if words else ""
         return words, ""
-    return words[:-1], words[-1] if words else ""
+    return line.split(), ""
 
 
 def complete(argv: list[str]) -> int:

@@ -25,9 +25,16 @@ stop_pidfile() {  # by PID file only; slurmctld leaves its PID file behind, so r
   rm -f "$f"
 }
 
-stop_slurm() {
-  local f
-  for f in /run/slurmd-*.pid /run/slurmctld.pid; do stop_pidfile "$f"; done
+stop_slurm() {  # signal every daemon first, then wait: each slurmd takes ~1 s to exit
+  local f pids=()
+  for f in /run/slurmd-*.pid /run/slurmctld.pid; do
+    [ -f "$f" ] || continue
+    pids+=("$(cat "$f")"); kill "${pids[-1]}" 2>/dev/null || true
+  done
+  for p in "${pids[@]}"; do
+    for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+  done
+  rm -f /run/slurmd-*.pid /run/slurmctld.pid
 }
 
 stop_all() {

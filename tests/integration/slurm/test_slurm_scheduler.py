@@ -172,8 +172,10 @@ def test_finished_job_after_squeue_forgets_it(sched: TrackingScheduler) -> None:
     assert sched.wait(app_id).state == AppState.FAILED
     # simulate the purge: answer squeue with no jobs, keep the other sources real
     real_run = sched._run
+    used: list[str] = []
 
     def no_squeue(cmd: list[str], input: str | None = None) -> str:
+        used.append(cmd[0])
         if cmd[0] == "squeue":
             return '{"jobs": []}'
         return real_run(cmd, input)
@@ -187,5 +189,7 @@ def test_finished_job_after_squeue_forgets_it(sched: TrackingScheduler) -> None:
         assert time.monotonic() < deadline, f"{d} (accounting={accounting_enabled()})"
         time.sleep(0.5)
     assert "exit code 5" in d.msg
+    # with slurmdbd the record comes from sacct; without, from the jobcomp log (no sacct call)
+    assert ("sacct" in used) == accounting_enabled(), used
     assert d.roles_statuses[0].replicas[0].hostname.startswith("n")
 

@@ -22,6 +22,8 @@ from torchx.specs.api import TorchXError
 log = logging.getLogger(__name__)
 
 _POLL_S = 0.25
+CLI_RUN_KEYS = ("scheduler", "component", "workspace")
+"""The keys of ``[cli:run]`` in .torchxconfig."""
 
 
 class JobFailedError(TorchXError):
@@ -88,7 +90,13 @@ class CmdRun(SubCommand):
         words = list(args.component_name_and_args)
         if words and words[0] == "--":
             words = words[1:]
-        component = words[0] if words else config.get_config("cli", "run", "component")
+        cli_cfg = config.get_configs("cli", "run")
+        for key in sorted(set(cli_cfg) - set(CLI_RUN_KEYS)):
+            from torchx.specs.api import _suggest
+
+            log.warning("ignoring unknown key `%s` in [cli:run] of .torchxconfig%s",
+                        key, _suggest(key, list(CLI_RUN_KEYS), "keys"))
+        component = words[0] if words else cli_cfg.get("component")
         if not component:
             raise UsageError(
                 "name a component, e.g. `torchx run utils.echo --msg hi`"
@@ -97,7 +105,7 @@ class CmdRun(SubCommand):
         comp_args = words[1:]
         workspace = args.workspace
         if workspace is None:
-            workspace = config.get_config("cli", "run", "workspace") or os.getcwd()
+            workspace = cli_cfg.get("workspace") or os.getcwd()
 
         _interpreter_on_path()
         with get_runner() as runner:

@@ -246,6 +246,15 @@ def test_torchxconfig_defaults(cli: Cli, tmp_path: Path) -> None:
     assert any(logs.rglob("*"))
     # the command line beats the file
     assert cli.ok("run", "utils.echo", "--msg", "cli").splitlines()[1:] == ["echo/0 cli"]
+    cli_logs = tmp_path / "cli-logs"
+    cli.ok("run", "-cfg", f"log_dir={cli_logs}", "utils.echo")
+    assert any(cli_logs.rglob("*")) and len(list(logs.iterdir())) == 2
+    # unknown keys warn, naming the valid ones
+    (cli.cwd / ".torchxconfig").write_text("[local_cwd]\nlogdir = /x\n[cli:run]\nschedular = x\n")
+    p = cli("run", "utils.echo")
+    assert p.returncode == 0
+    assert "unknown run option `logdir`" in p.stderr and "`log_dir`" in p.stderr
+    assert "unknown key `schedular`" in p.stderr and "`scheduler`" in p.stderr
     # TORCHXCONFIG names the only file read
     other = tmp_path / "other.ini"
     other.write_text("[component:utils.echo]\nmsg = other file\n")

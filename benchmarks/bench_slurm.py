@@ -1,0 +1,115 @@
+"""Benchmark the slurm scheduler on the real cluster; prints a table with the floor beside each.
+
+    bash scripts/backends/slurm.sh start && .venv/bin/python benchmarks/bench_slurm.py [--quick]
+
+- submit overhead: ``SlurmScheduler.schedule`` of a 1- and a 2-replica app (median of N) against
+  a raw ``sbatch --parsable`` of the very same script (the floor); submitted held (``--hold``
+  added to the first component) so nothing runs and the cluster stays idle.
+- status of 100 apps: ``describe_many`` of 100 live (held) jobs, and of 100 ids squeue has
+  forgotten (the sacct / jobcomp path), against one raw ``squeue --json`` call; and the
+  naive loop of 100 ``describe`` calls. Slurm calls are counted at the scheduler's ``_run`` seam.
+Every job it submits is scancelled at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from torchx.schedulers.slurm_scheduler import SlurmScheduler  # noqa: E402
+from torchx.specs import AppDef, AppDryRunInfo, Resource, Role  # noqa: E402
+
+rows: list[tuple[str, str, str, str]] = []
+
+
+def row(what: str, value: str, floor: str, calls: str = "") -> None:
+    rows.append((what, value, floor, calls))
+    print(f"  {what}: {value} (floor {floor}) {calls}", file=sys.stderr)
+
+
+def ms(x: float) -> str:
+    return f"{x * 1000:.1f} ms"
+
+
+def app(n: int) -> AppDef:
+    return AppDef("bench", [Role("r", image="/tmp", entrypoint="true", num_replicas=n,
+                                 resource=Resource(cpu=1, gpu=0, memMB=128))])
+
+
+def held(info: AppDryRunInfo[object]) -> AppDryRunInfo[object]:
+    info.request.replicas[0].sbatch.append("--hold")  # type: ignore[attr-defined]
+    return info
+
+
+def main() -> None:
+    quick = "--quick" in sys.argv
+    reps = 5 if quick else 15
+    sched = SlurmScheduler("bench")
+    submitted: list[str] = []
+    try:
+        for n in (1, 2):
+            info = held(sched.submit_dryrun(app(n), {}))  # type: ignore[arg-type]
+            script = info.request.materialize()  # type: ignore[attr-defined]
+            ours, raw = [], []
+            for _ in range(reps):
+                t0 = time.perf_counter()
+                submitted.append(sched.schedule(info))  # type: ignore[arg-type]
+                ours.append(time.perf_counter() - t0)
+                t0 = time.perf_counter()
+                out = subprocess.run(["sbatch", "--parsable"], input=script, text=True,
+                                     capture_output=True, check=True).stdout
+                raw.append(time.perf_counter() - t0)
+                submitted.append(out.strip().split(";")[0])
+            row(f"submit {n}-replica app (median of {reps})", ms(statistics.median(ours)),
+                f"raw sbatch {ms(statistics.median(raw))}", "1 sbatch")
+
+        # 100 live apps: held jobs, never run
+        info = held(sched.submit_dryrun(app(1), {}))  # type: ignore[arg-type]
+        script = info.request.materialize()  # type: ignore[attr-defined]
+        live = []
+        for _ in range(100 - len(submitted) if len(submitted) < 100 else 0):
+            out = subprocess.run(["sbatch", "--parsable"], input=script, text=True,
+                                 capture_output=True, check=True).stdout
+            live.append(out.strip().split(";")[0])
+        submitted += live
+        ids = submitted[:100]
+        t0 = time.perf_counter()
+        subprocess.run(["squeue", "--json", "--states=all"], capture_output=True, check=True)
+        floor = time.perf_counter() - t0
+
+        def timed(fn: object, *args: object) -> tuple[float, int]:
+            sched.calls = 0
+            t = time.perf_counter()
+            fn(*args)  # type: ignore[operator]
+            return time.perf_counter() - t, sched.calls
+
+        sched._slurm_config()  # cached once per scheduler, as in any long-lived process
+        t, calls = timed(sched.describe_many, ids)
+        row("status of 100 live apps (describe_many)", ms(t), f"1 squeue --json {ms(floor)}",
+            f"{calls} call(s)")
+        t, calls = timed(lambda: [sched.describe(i) for i in ids])
+        row("status of 100 live apps (100 x describe)", ms(t), f"1 squeue --json {ms(floor)}",
+            f"{calls} call(s)")
+        gone = [str(900000 + i) for i in range(100)]
+        t, calls = timed(sched.describe_many, gone)
+        acct = "sacct" if "slurmdbd" in sched._slurm_config().get("AccountingStorageType", "") \
+            else "jobcomp log"
+        row(f"status of 100 ids squeue forgot ({acct})", ms(t), f"1 squeue --json {ms(floor)}",
+            f"{calls} call(s)")
+    finally:
+        if submitted:
+            subprocess.run(["scancel", *submitted], capture_output=True)
+
+    print("\n| measure | torchx slurm | floor | Slurm calls |\n|---|---|---|---|")
+    for r in rows:
+        print("| " + " | ".join(r) + " |")
+
+
+if __name__ == "__main__":
+    main()

@@ -16,6 +16,7 @@ patched into the role's image by :py:class:`~torchx.workspace.docker_workspace.D
 from __future__ import annotations
 
 import fnmatch
+import functools
 import os
 import re
 import secrets
@@ -85,6 +86,11 @@ class DockerOpts(StructuredOpts):
     """environment for every replica (`K1:V1;K2:V2`); the role's own env wins"""
     privileged: bool = False
     """run the containers privileged (all host devices, no confinement)"""
+
+
+@functools.lru_cache(maxsize=1)
+def _opts() -> runopts:
+    return DockerOpts.as_runopts()
 
 
 # --------------------------------------------------------------------------- request
@@ -341,12 +347,16 @@ class DockerScheduler(DockerWorkspaceMixin, Scheduler[Mapping[str, CfgVal]]):
 
     def __init__(self, session_name: str, docker_client: Any | None = None) -> None:
         super().__init__("local_docker", session_name, docker_client=docker_client)
+        self._engine_cpus: float | None = None
+        self._networks: set[str] = set()
 
     def _run_opts(self) -> runopts:
-        return DockerOpts.as_runopts()
+        opts = runopts()  # a fresh copy: the caller adds the workspace options to it
+        opts.update(_opts())
+        return opts
 
     def _submit_dryrun(self, app: AppDef, cfg: Mapping[str, CfgVal]) -> AppDryRunInfo[DockerJob]:
-        keys = {k for k, _ in DockerOpts.as_runopts()}
+        keys = {k for k, _ in _opts()}
         opts = DockerOpts.from_cfg({k: v for k, v in cfg.items() if k in keys})
         job = app_to_job(app, make_app_id(app.name), opts, os.environ, self.session_name,
                          self.workspace_builds())
@@ -365,7 +375,9 @@ class DockerScheduler(DockerWorkspaceMixin, Scheduler[Mapping[str, CfgVal]]):
         for image in dict.fromkeys(c.image for c in job.containers):
             ensure_image(client, image, quiet)
         self._ensure_network(job.network)
-        max_cpus = float(client.info().get("NCPU") or 0) or None
+        if self._engine_cpus is None:
+            self._engine_cpus = float(client.info().get("NCPU") or 0)
+        max_cpus = self._engine_cpus or None
         created: list[Any] = []
         try:
             for c in job.containers:
@@ -383,7 +395,8 @@ class DockerScheduler(DockerWorkspaceMixin, Scheduler[Mapping[str, CfgVal]]):
 
     def _ensure_network(self, name: str) -> None:
         client = self._docker_client
-        if client.networks.list(names=[name]):
+        if name in self._networks or client.networks.list(names=[name]):
+            self._networks.add(name)
             return
         try:
             client.networks.create(name, driver="bridge", check_duplicate=True,

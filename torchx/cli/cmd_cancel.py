@@ -20,7 +20,11 @@ class CmdCancel(SubCommand):
 
         handle = check_handle(args.app_handle)
         with get_runner() as runner:
-            if runner.status(handle) is None:
+            status = runner.status(handle)
+            if status is None:
                 raise UnknownAppException(handle)
+            if status.is_terminal():
+                log.info("%s already ended (%s); nothing to cancel", handle, status.state.name)
+                return
             runner.cancel(handle)
         log.info("cancelled %s", handle)

@@ -21,7 +21,7 @@ from torchx.specs.api import TorchXError
 
 log = logging.getLogger(__name__)
 
-_POLL_S = 0.25
+_POLL_S = 0.1  # status poll on a terminal (runner.wait notices the end on its own)
 CLI_RUN_KEYS = ("scheduler", "component", "workspace")
 """The keys of ``[cli:run]`` in .torchxconfig."""
 

@@ -68,7 +68,8 @@ if ! docker image inspect local/python-torch:2.13.0 >/dev/null 2>&1; then
   debootstrap --variant=minbase --include=python3 bookworm "$r" http://deb.debian.org/debian >/dev/null
   site="$r/usr/local/lib/python3.11/dist-packages"
   # torch 2.13.0 CPU is the one torch wheel on this machine's disk (pip's find-links)
-  "$(dirname "$0")/../../.venv/bin/pip" install -q --no-compile --target "$site" torch==2.13.0 numpy
+  "$(dirname "$0")/../../.venv/bin/pip" install -q --no-compile --target "$site" torch==2.13.0 numpy \
+    2> >(grep -v 'is ignored: it is neither a file nor a directory' >&2)
   printf '#!/usr/bin/python3\nimport sys\nfrom torch.distributed.run import main\nsys.exit(main())\n' \
     >"$r/usr/local/bin/torchrun"
   chmod +x "$r/usr/local/bin/torchrun"

@@ -135,9 +135,18 @@ def test_image_repo_builds_and_pushes(runner: Any, tmp_path: Path) -> None:
     repo = f"{REGISTRY}/torchx-it/ws{os.getpid()}"
     assert run_lines(runner, cat_app("m.txt"), str(tmp_path), {"image_repo": repo, "quiet": True}
                      ) == [f"pushed {os.getpid()}\n"]
-    with urllib.request.urlopen(f"http://{REGISTRY}/v2/torchx-it/ws{os.getpid()}/tags/list") as r:
+    name = f"torchx-it/ws{os.getpid()}"
+    with urllib.request.urlopen(f"http://{REGISTRY}/v2/{name}/tags/list") as r:
         tags = json.load(r)["tags"]
     assert len(tags) == 1 and len(tags[0]) == 24
+    # clean up: delete the pushed manifest from the test registry
+    accept = "application/vnd.docker.distribution.manifest.v2+json"
+    url = f"http://{REGISTRY}/v2/{name}/manifests/{tags[0]}"
+    req = urllib.request.Request(url, method="HEAD", headers={"Accept": accept})
+    with urllib.request.urlopen(req) as r:
+        digest = r.headers["Docker-Content-Digest"]
+    url = f"http://{REGISTRY}/v2/{name}/manifests/{digest}"
+    urllib.request.urlopen(urllib.request.Request(url, method="DELETE")).close()
 
 
 def test_missing_workspace_is_one_clear_error(runner: Any, tmp_path: Path) -> None:

@@ -177,7 +177,9 @@ class Runner:
         if callable(build):
             build(app.roles, resolved_cfg, dryrun=True)
         sched._validate(app, scheduler, resolved_cfg)
-        return sched.submit_dryrun(app, resolved_cfg)  # type: ignore[no-any-return]
+        info: AppDryRunInfo[Any] = sched.submit_dryrun(app, resolved_cfg)
+        info._scheduler = scheduler  # the name it is registered under, used in handles
+        return info
 
     def schedule(self, dryrun_info: AppDryRunInfo[Any]) -> AppHandle:
         """Submit a request made by :py:meth:`dryrun`; returns the app's handle."""

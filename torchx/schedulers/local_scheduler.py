@@ -356,7 +356,10 @@ class LocalScheduler(Scheduler[Mapping[str, CfgVal]]):
         if again is not None and again["state"] != st["state"]:
             return again
         st["state"] = "FAILED"
-        st["msg"] = "the local_cwd supervisor of this app is gone (killed?); its replicas may remain"
+        st["msg"] = (
+            "the local_cwd supervisor of this app is gone (killed?); its replicas may remain:"
+            " `torchx cancel` stops them"
+        )
         return st
 
     def describe(self, app_id: str) -> DescribeAppResponse | None:
@@ -395,6 +398,15 @@ class LocalScheduler(Scheduler[Mapping[str, CfgVal]]):
         out.sort(key=lambda a: a.created or 0)
         return out
 
+    def cancel(self, app_id: str) -> None:
+        """Stop the app (asynchronous); a no-op when unknown or finished.
+
+        An app whose supervisor is gone has its recorded replicas killed here.
+        """
+        st = self._read(app_id, "state.json")
+        if st is not None and st["state"] not in ("SUCCEEDED", "FAILED", "CANCELLED"):
+            self._cancel_existing(app_id)
+
     def _cancel_existing(self, app_id: str) -> None:
         app_dir = self._app_dir(app_id)
         assert app_dir is not None
@@ -418,10 +430,20 @@ class LocalScheduler(Scheduler[Mapping[str, CfgVal]]):
 
         from torchx.schedulers.local_supervisor import write_json_atomic
 
+        from torchx.schedulers.local_supervisor import all_procs, read_mark
+
         for rep in st.get("replicas", []):
             if _alive(rep):
                 try:
                     os.killpg(int(rep["pid"]), signal.SIGKILL)
+                except OSError:
+                    pass
+        prefix = f"{st['app_id']}/"
+        for pid in all_procs():  # descendants that left the process group keep the mark
+            mark = read_mark(pid)
+            if mark is not None and mark.startswith(prefix):
+                try:
+                    os.kill(pid, signal.SIGKILL)
                 except OSError:
                     pass
         st["state"] = "CANCELLED"

@@ -389,3 +389,36 @@ def test_bad_input(runner: Runner) -> None:
     assert runner.status(h).state == AppState.SUCCEEDED  # type: ignore[union-attr]
     with pytest.raises(TorchXError, match="no replica 3 of role `w`"):
         list(runner.log_lines(h, "w", 3))
+
+
+def test_closing_the_runner_does_not_stop_the_job(home: str) -> None:
+    from torchx.runner import get_runner
+
+    with get_runner() as first:
+        h = first.run(AppDef("keep", [sh("w", "echo up; exec sleep 600")]))
+    with get_runner(kill_grace=0.5) as second:
+        assert next(iter(second.log_lines(h, "w", 0, should_tail=True))) == "up\n"
+        status = second.status(h)
+        assert status is not None and status.state == AppState.RUNNING
+        assert len(marked_pids(app_id(h) + "/")) == 1
+        second.cancel(h)
+        assert second.wait(h).state == AppState.CANCELLED  # type: ignore[union-attr]
+    assert_no_processes(h)
+
+
+def test_supervisor_killed_is_reported_and_cancel_cleans_up(runner: Runner, home: str) -> None:
+    h = runner.run(AppDef("nosup", [sh("w", "setsid sleep 600 & echo up; exec sleep 600")]))
+    for _ in runner.log_lines(h, "w", 0, should_tail=True):
+        break
+    state = json.loads(Path(home, "apps", app_id(h), "state.json").read_text())
+    os.kill(state["supervisor"]["pid"], signal.SIGKILL)
+    assert wait_gone(lambda: [p for p in [state["supervisor"]["pid"]]
+                              if os.path.exists(f"/proc/{p}/stat")
+                              and open(f"/proc/{p}/stat").read().split(") ")[1][0] != "Z"]) == []
+    status = runner.status(h)
+    assert status is not None and status.state == AppState.FAILED
+    assert "supervisor" in status.msg
+    assert len(marked_pids(app_id(h) + "/")) == 2  # its processes are still there...
+    runner.cancel(h)  # ...until cancelled
+    assert runner.status(h).state == AppState.CANCELLED  # type: ignore[union-attr]
+    assert_no_processes(h)

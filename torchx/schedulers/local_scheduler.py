@@ -428,9 +428,7 @@ class LocalScheduler(Scheduler[Mapping[str, CfgVal]]):
         """The supervisor died: kill the replica process groups it recorded, then mark CANCELLED."""
         import signal
 
-        from torchx.schedulers.local_supervisor import write_json_atomic
-
-        from torchx.schedulers.local_supervisor import all_procs, read_mark
+        from torchx.schedulers.local_supervisor import all_procs, read_mark, write_json_atomic
 
         for rep in st.get("replicas", []):
             if _alive(rep):

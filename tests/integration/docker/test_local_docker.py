@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -150,6 +151,21 @@ def test_env_macros_resources_mounts_and_options(sched: DockerScheduler, client:
     host = info["HostConfig"]
     assert (host["NanoCpus"], host["Memory"], host["ShmSize"]) == (10**9, 64 << 20, 64 << 20)
     assert host["Mounts"][0]["ReadOnly"] is True
+
+
+def test_volume_and_device_mounts(sched: DockerScheduler, client: Any) -> None:
+    vol = f"torchx-it-vol-{os.getpid()}"
+    mounts: list[specs.Mount] = [specs.VolumeMount(vol, "/v"),
+                                 specs.DeviceMount("/dev/null", "/dev/xnull", "rw")]
+    app = sh_app("echo kept > /v/f; cat /v/f; echo x > /dev/xnull && echo dev ok", mounts=mounts)
+    try:
+        app_id = run(sched, app)
+        assert wait(sched, app_id).state == AppState.SUCCEEDED
+        assert list(sched.log_iter(app_id, "r", 0)) == ["kept\n", "dev ok\n"]
+        sched.delete(app_id)
+    finally:
+        for v in client.volumes.list(filters={"name": vol}):
+            v.remove(force=True)
 
 
 def test_max_retries_restart_policy(sched: DockerScheduler, tmp_path: Path) -> None:

@@ -10,7 +10,8 @@ Replicas share the user-defined bridge network ``torchx`` and reach each other b
 container name its app, role and replica, so status, logs, list, cancel and delete work from any
 process. Cancel renames the containers with a ``.cancelled`` suffix (a mark every process can
 see) and stops them; a failed replica ends the app and status stops the rest. Workspaces are
-patched into the role's image by :py:class:`~torchx.workspace.docker_workspace.DockerWorkspaceMixin`.
+patched into the role's image by
+:py:class:`~torchx.workspace.docker_workspace.DockerWorkspaceMixin`.
 """
 
 from __future__ import annotations
@@ -184,7 +185,9 @@ def container_name(app_id: str, role: str, replica_id: int) -> str:
 
 def copy_env(patterns: list[str], environ: Mapping[str, str]) -> dict[str, str]:
     """The host variables whose names match any glob in ``patterns``."""
-    return {k: v for k, v in sorted(environ.items()) if any(fnmatch.fnmatchcase(k, p) for p in patterns)}
+    return {
+        k: v for k, v in sorted(environ.items()) if any(fnmatch.fnmatchcase(k, p) for p in patterns)
+    }
 
 
 def _mounts(role: Role) -> tuple[list[dict[str, Any]], list[str]]:
@@ -218,7 +221,8 @@ def app_to_job(
         mounts, devices = _mounts(role)
         res = role.resource
         for k in range(role.num_replicas):
-            values = macros.Values(img_root="", app_id=app_id, replica_id=str(k), rank0_env=RANK0_ENV)
+            values = macros.Values(img_root="", app_id=app_id, replica_id=str(k),
+                                   rank0_env=RANK0_ENV)
             r = values.apply(role)
             env = {**(opts.env or {}), **r.env, RANK0_ENV: rank0}
             containers.append(DockerContainer(
@@ -249,7 +253,9 @@ def app_to_job(
     return DockerJob(app_id, containers, plans)
 
 
-def create_kwargs(c: DockerContainer, network: str, max_cpus: float | None = None) -> dict[str, Any]:
+def create_kwargs(
+    c: DockerContainer, network: str, max_cpus: float | None = None
+) -> dict[str, Any]:
     """Keyword arguments for the SDK's ``containers.create`` (CPUs capped at the engine's)."""
     kwargs: dict[str, Any] = {
         "image": c.image,
@@ -294,7 +300,9 @@ class _Replica:
     restarts: int
 
 
-def replica_state(status: str, exit_code: int, restarts: int, max_retries: int, cancelled: bool) -> AppState:
+def replica_state(
+    status: str, exit_code: int, restarts: int, max_retries: int, cancelled: bool
+) -> AppState:
     """The state of one container (``status`` as Docker reports it)."""
     if status == "exited" or status == "dead":
         if cancelled:
@@ -348,7 +356,6 @@ class DockerScheduler(DockerWorkspaceMixin, Scheduler[Mapping[str, CfgVal]]):
     def __init__(self, session_name: str, docker_client: Any | None = None) -> None:
         super().__init__("local_docker", session_name, docker_client=docker_client)
         self._engine_cpus: float | None = None
-        self._networks: set[str] = set()
 
     def _run_opts(self) -> runopts:
         opts = runopts()  # a fresh copy: the caller adds the workspace options to it
@@ -395,8 +402,7 @@ class DockerScheduler(DockerWorkspaceMixin, Scheduler[Mapping[str, CfgVal]]):
 
     def _ensure_network(self, name: str) -> None:
         client = self._docker_client
-        if name in self._networks or client.networks.list(names=[name]):
-            self._networks.add(name)
+        if client.networks.list(names=[name]):
             return
         try:
             client.networks.create(name, driver="bridge", check_duplicate=True,
@@ -425,14 +431,14 @@ class DockerScheduler(DockerWorkspaceMixin, Scheduler[Mapping[str, CfgVal]]):
             return None
         replicas = [_replica(i) for i in infos]
         state = app_state(r.state for r in replicas)
+        failed = [f"{r.role}[{r.replica_id}] exited with code {r.exit_code}"
+                  for r in replicas if r.state == AppState.FAILED]
         if state == AppState.FAILED:
             self._stop_rest(replicas)
         roles: dict[str, RoleStatus] = {}
         for r in replicas:
             roles.setdefault(r.role, RoleStatus(r.role)).replicas.append(
                 ReplicaStatus(r.replica_id, r.state, r.role, r.name.removesuffix(CANCELLED_SUFFIX)))
-        failed = [f"{r.role}[{r.replica_id}] exited with code {r.exit_code}"
-                  for r in replicas if r.state == AppState.FAILED]
         return DescribeAppResponse(
             app_id=app_id,
             state=state,
@@ -477,7 +483,8 @@ class DockerScheduler(DockerWorkspaceMixin, Scheduler[Mapping[str, CfgVal]]):
             out.append(ListAppResponse(
                 app_id=app_id,
                 state=app_state(st for st, _ in reps),
-                app_handle=make_app_handle(self.backend, labels.get(LABEL_SESSION, self.session_name), app_id),
+                app_handle=make_app_handle(
+                    self.backend, labels.get(LABEL_SESSION, self.session_name), app_id),
                 name=labels.get(LABEL_APP_NAME, ""),
                 created=float(min(s.get("Created", 0) for _, s in reps)),
             ))
@@ -540,9 +547,9 @@ class DockerScheduler(DockerWorkspaceMixin, Scheduler[Mapping[str, CfgVal]]):
                 from torchx.specs.api import UnknownAppException
 
                 raise UnknownAppException(make_app_handle(self.backend, self.session_name, app_id))
-            have = sorted({f"{i['Config']['Labels'][LABEL_ROLE]}/{i['Config']['Labels'][LABEL_REPLICA]}"
-                           for i in infos})
-            raise TorchXError(f"app `{app_id}` has no replica `{role_name}/{k}`; it has: {', '.join(have)}")
+            labels = [i["Config"]["Labels"] for i in infos]
+            have = ", ".join(sorted({f"{lb[LABEL_ROLE]}/{lb[LABEL_REPLICA]}" for lb in labels}))
+            raise TorchXError(f"app `{app_id}` has no replica `{role_name}/{k}`; it has: {have}")
         kwargs: dict[str, Any] = {
             "stdout": streams in (None, Stream.COMBINED, Stream.STDOUT),
             "stderr": streams in (None, Stream.COMBINED, Stream.STDERR),
@@ -603,9 +610,14 @@ def _translate(e: Any, job: DockerJob) -> TorchXError:
             " install nvidia-container-toolkit, or run with `--gpu 0`"
         )
     if "Range of CPUs" in text or "Minimum memory limit" in text:
-        return TorchXError(f"Docker rejected the resources: {text}: ask for less (`--cpu`, `--memMB`)")
+        return TorchXError(
+            f"Docker rejected the resources: {text}: ask for less (`--cpu`, `--memMB`)")
     return TorchXError(f"Docker could not start `{job.app_id}`: {text}")
 
 
-def create_scheduler(session_name: str, docker_client: Any | None = None, **kwargs: Any) -> DockerScheduler:
+def create_scheduler(
+    session_name: str, docker_client: Any | None = None, **kwargs: Any
+) -> DockerScheduler:
+    """The ``local_docker`` scheduler (``docker_client``: an SDK client to use instead of
+    connecting to ``DOCKER_HOST`` on first use)."""
     return DockerScheduler(session_name, docker_client=docker_client)

@@ -316,7 +316,7 @@ class DockerWorkspaceMixin(WorkspaceMixin[dict[str, str]]):
     def caching_build_workspace_and_update_role(
         self, role: Role, cfg: Mapping[str, CfgVal], build_cache: dict[object, object]
     ) -> None:
-        """Build (only if no image has this content yet), push with ``image_repo``, set the image."""
+        """Build (only if no image has this content), push with ``image_repo``, set the image."""
         if not role.workspace:
             return
         base = self._base_image(role)

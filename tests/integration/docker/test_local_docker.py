@@ -71,7 +71,7 @@ def test_failed_replica_ends_the_app(sched: DockerScheduler, client: Any) -> Non
     app_id = run(sched, sh_app('[ "$R" = 1 ] && exit 7; sleep 300', num_replicas=2,
                                env={"R": specs.macros.replica_id}))
     desc = wait(sched, app_id)
-    assert desc.state == AppState.FAILED and "r[1] exited with code 7" in desc.msg
+    assert desc.state == AppState.FAILED and desc.msg == "r[1] exited with code 7"
     states = {c["State"] for c in client.api.containers(
         all=True, filters={"label": f"torchx.pytorch.org/app-id={app_id}"})}
     assert states == {"exited"}  # the sleeping replica was stopped too

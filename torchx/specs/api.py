@@ -70,7 +70,8 @@ class AppStatusError(TorchXError):
 
 def _suggest(name: str, candidates: list[str], what: str) -> str:
     """A sentence suggesting the closest names, or listing all of them."""
-    close = difflib.get_close_matches(name, candidates, n=3, cutoff=0.5)
+    by_lower = {c.lower(): c for c in reversed(candidates)}
+    close = [by_lower[c] for c in difflib.get_close_matches(name.lower(), list(by_lower), n=3, cutoff=0.5)]
     if close:
         return ". Did you mean " + " or ".join(f"`{c}`" for c in close) + "?"
     shown = ", ".join(sorted(candidates)[:20])

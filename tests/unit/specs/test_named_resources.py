@@ -100,7 +100,8 @@ def test_lookup_is_case_insensitive(name: str) -> None:
 
 @pytest.mark.parametrize(
     "name, suggestion",
-    [("gpu.smal", "gpu.small"), ("aws_p3.2xlrge", "aws_p3.2xlarge"), ("cpu-large", "cpu.large")],
+    [("gpu.smal", "gpu.small"), ("aws_p3.2xlrge", "aws_p3.2xlarge"), ("cpu-large", "cpu.large"),
+     ("GPU.SMAL", "gpu.small")],
 )
 def test_unknown_name_suggests(name: str, suggestion: str) -> None:
     with pytest.raises(KeyError, match=f"unknown named resource `{name}`. Did you mean.*`{suggestion}`"):

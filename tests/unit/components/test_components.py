@@ -295,3 +295,18 @@ def test_booth_records_its_result(tmp_path: Path) -> None:
     role = build("utils.booth", "--x1", "0", "--x2", "0", "--tracker_base", str(tmp_path / "tracker"))
     assert run_role(role, tmp_path, {"PYTHONPATH": str(REPO)}).returncode == 0
     assert FsspecResultTracker(str(tmp_path / "tracker"))[0] == {"booth_eval": 74.0}
+
+
+@pytest.mark.parametrize("name", sorted(["utils.echo", "utils.touch", "utils.sh", "utils.python",
+                                         "utils.binary", "utils.copy", "utils.booth", "dist.ddp",
+                                         "dist.torchrun", "dist.spmd"]))
+def test_every_builtin_documents_every_option(name: str) -> None:
+    import inspect
+
+    from torchx.specs.file_linter import parse_docstring
+
+    fn = get_component(name).fn
+    doc = parse_docstring(fn.__doc__)
+    assert doc.description
+    missing = [p for p in inspect.signature(fn).parameters if p not in doc.args]
+    assert missing == [], f"{name}: no help for {missing}"

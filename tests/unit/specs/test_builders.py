@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any, Optional
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import torchx.specs as specs
 from torchx.specs.builders import ComponentArgsError, get_component_parser, materialize_appdef
@@ -244,3 +246,15 @@ def test_mistyped_option_passed_through_gets_a_hint() -> None:
     with pytest.raises(ComponentArgsError) as e:
         materialize_appdef(needs_script, ["--epochs", "3"])
     assert "did you mean" not in str(e.value)
+
+
+_TEXT = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=15)
+
+
+@settings(max_examples=200, deadline=None)
+@given(value=_TEXT, rest=st.lists(_TEXT, max_size=4))
+def test_any_value_and_passthrough_word_arrives_unchanged(value: str, rest: list[str]) -> None:
+    got = _meta(passthrough, ["--script", value, "--", *rest])
+    assert got["script"] == value and got["args"] == rest
+    got = _meta(passthrough, [f"--script={value}", "--", *rest])
+    assert got["script"] == value and got["args"] == rest

@@ -25,11 +25,9 @@ when the request is built, so ``--dryrun`` shows exactly what would be submitted
 
 from __future__ import annotations
 
-import fnmatch
 import os
 import re
 import shlex
-import shutil
 import subprocess
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -46,6 +44,7 @@ from torchx.schedulers.api import (
     filter_regex,
 )
 from torchx.specs.api import (
+    MISSING,
     AppDef,
     AppDryRunInfo,
     AppState,
@@ -238,6 +237,7 @@ def build_request(
     if not app.roles or all(r.num_replicas < 1 for r in app.roles):
         raise InvalidRunConfigException(f"app `{app.name}` has no replicas to run")
     part = opts.partition or ""
+    job_dir = os.path.abspath(os.path.expanduser(opts.job_dir)) if opts.job_dir else None
     mem_limit = (partition_mem or {}).get(part)
     gpu_flag = "--gpus-per-node" if version and version < (20, 11) else "--gpus-per-task"
     common = [
@@ -251,9 +251,9 @@ def build_request(
     replicas: list[SlurmReplica] = []
     workspaces: list[tuple[str, str]] = []
     for role in app.roles:
-        if role.workspace and opts.job_dir:
+        if role.workspace and job_dir:
             for src, dst in role.workspace.projects.items():
-                pair = (os.path.abspath(os.path.expanduser(src)), os.path.join(opts.job_dir, dst))
+                pair = (os.path.abspath(os.path.expanduser(src)), os.path.join(job_dir, dst))
                 if pair not in workspaces:
                     workspaces.append(pair)
         for k in range(role.num_replicas):
@@ -282,26 +282,26 @@ def build_request(
                 sbatch.append(f"{gpu_flag}={res.gpu}")
             sbatch += common
             if not replicas:
-                sbatch += _job_level(opts, app.roles)
+                sbatch += _job_level(opts, job_dir, app.roles)
             log = f"slurm-\"$SLURM_JOB_ID\"-{_q(name)}"
             srun += [f"--output={log}.out", f"--error={log}.err", "--open-mode=append",
                      "--kill-on-bad-exit=1"]
-            if r.entrypoint == "<MISSING>" or not r.entrypoint:
+            if r.entrypoint in (MISSING, ""):
                 raise InvalidRunConfigException(f"role `{role.name}` has no entrypoint")
             env = [_q(f"{key}={val}") for key, val in r.env.items()]
             argv = [_q(a) for a in [r.entrypoint, *r.args]]
             command = "exec " + " ".join((["env", *env] if env else []) + argv)
             replicas.append(SlurmReplica(role.name, k, sbatch, srun, command, notes))
     retries = max(r.max_retries for r in app.roles)
-    return SlurmBatchRequest(app.name, replicas, retries, opts.job_dir, workspaces)
+    return SlurmBatchRequest(app.name, replicas, retries, job_dir, workspaces)
 
 
-def _job_level(opts: SlurmOpts, roles: Iterable[Any]) -> list[str]:
+def _job_level(opts: SlurmOpts, job_dir: str | None, roles: Iterable[Any]) -> list[str]:
     out = [
         f"--{k}={_opt_value(k, v)}"
         for k, v in (
             ("comment", opts.comment), ("mail-user", opts.mail_user),
-            ("mail-type", opts.mail_type), ("chdir", opts.job_dir),
+            ("mail-type", opts.mail_type), ("chdir", job_dir),
         )
         if v
     ]
@@ -467,46 +467,6 @@ def to_describe(app_id: str, comps: list[_Component]) -> DescribeAppResponse:
     )
 
 
-def _ignored(rel: str, patterns: list[str]) -> bool:
-    """Whether ``rel`` (a path relative to the workspace) is excluded by .torchxignore lines."""
-    out = False
-    for pat in patterns:
-        neg = pat.startswith("!")
-        pat = pat[1:] if neg else pat
-        pat = pat.rstrip("/")
-        anchored = pat.startswith("/") or "/" in pat
-        pat = pat.lstrip("/")
-        parts = rel.split("/")
-        cands = ["/".join(parts[: i + 1]) for i in range(len(parts))]
-        hit = any(fnmatch.fnmatchcase(c, pat) for c in cands) if anchored else any(
-            fnmatch.fnmatchcase(p, pat) for p in parts
-        )
-        if hit:
-            out = not neg
-    return out
-
-
-def copy_workspace(src: str, dst: str) -> list[str]:
-    """Copy ``src`` into ``dst`` honouring ``src/.torchxignore``; returns the copied paths."""
-    ignore_file = os.path.join(src, ".torchxignore")
-    patterns: list[str] = []
-    if os.path.isfile(ignore_file):
-        with open(ignore_file) as f:
-            patterns = [ln.strip() for ln in f if ln.strip() and not ln.startswith("#")]
-    copied = []
-    for root, dirs, files in os.walk(src):
-        rel_root = os.path.relpath(root, src)
-        rel_root = "" if rel_root == "." else rel_root
-        dirs[:] = [d for d in dirs if not _ignored(os.path.join(rel_root, d), patterns)]
-        os.makedirs(os.path.join(dst, rel_root), exist_ok=True)
-        for name in files:
-            rel = os.path.join(rel_root, name)
-            if not _ignored(rel, patterns):
-                shutil.copy2(os.path.join(src, rel), os.path.join(dst, rel))
-                copied.append(rel)
-    return copied
-
-
 # --------------------------------------------------------------------------- scheduler
 
 
@@ -584,8 +544,11 @@ class SlurmScheduler(Scheduler[Mapping[str, CfgVal]]):
         req = dryrun_info.request
         if req.job_dir:
             os.makedirs(req.job_dir, exist_ok=True)
-        for src, dst in req.workspaces:
-            copy_workspace(src, dst)
+        if req.workspaces:
+            from torchx.workspace.dir_workspace import copy_workspace  # honours .torchxignore
+
+            for src, dst in req.workspaces:
+                copy_workspace(src, dst)
         try:
             out = self._run(req.cmd, input=req.materialize())
         except SlurmCommandError as e:
@@ -683,6 +646,10 @@ class SlurmScheduler(Scheduler[Mapping[str, CfgVal]]):
         desc = self.describe(app_id)
         if desc is None:
             raise UnknownAppException(app_id)
+        roles = {r.role: len(r.replicas) for r in desc.roles_statuses}
+        if roles and not 0 <= k < roles.get(role_name, 0):
+            raise TorchXError(f"app `{app_id}` has no replica {k} of role `{role_name}`;"
+                              f" its roles and replica counts: {roles}")
         workdir = self._workdir(app_id)
         stem = os.path.join(workdir, f"slurm-{app_id}-{role_name}-{k}")
         exts = {Stream.STDOUT: [".out"], Stream.STDERR: [".err"]}.get(
@@ -690,9 +657,6 @@ class SlurmScheduler(Scheduler[Mapping[str, CfgVal]]):
         )
         paths = [stem + e for e in exts]
         if not should_tail and not any(os.path.exists(p) for p in paths):
-            roles = [r.role for r in desc.roles_statuses]
-            if role_name not in roles:
-                raise TorchXError(f"app `{app_id}` has no role `{role_name}`; its roles: {roles}")
             raise TorchXError(
                 f"no log file {paths[0]} yet: the replica has not started ({desc.msg})"
             )

@@ -13,7 +13,7 @@ from tests.integration.slurm.conftest import TrackingScheduler, accounting_enabl
 from torchx import specs
 from torchx.schedulers.api import Stream
 from torchx.schedulers.slurm_scheduler import SlurmCommandError
-from torchx.specs import AppState, macros
+from torchx.specs import AppState, TorchXError, macros
 
 
 def test_job_succeeds_and_logs_read_back(sched: TrackingScheduler, tmp_path: Path) -> None:
@@ -153,6 +153,12 @@ def test_clear_errors(sched: TrackingScheduler) -> None:
     assert sched.describe("987654321") is None
     with pytest.raises(specs.UnknownAppException):
         list(sched.log_iter("987654321", "main"))
+    done = sched.run_app(specs.AppDef("one", [role()]))
+    sched.wait(done)
+    with pytest.raises(TorchXError, match="no replica 0 of role `mian`.*'main': 1"):
+        list(sched.log_iter(done, "mian", should_tail=True))
+    with pytest.raises(TorchXError, match="no replica 1 of role `main`"):
+        list(sched.log_iter(done, "main", 1))
     with pytest.raises(SlurmCommandError, match="sbatch rejected the job: .*(partition|Partition)"):
         sched.run_app(specs.AppDef("nope", [role()]), partition="no_such_partition")
     with pytest.raises(SlurmCommandError, match="sbatch rejected the job: .*Invalid --time"):

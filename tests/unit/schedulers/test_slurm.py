@@ -25,7 +25,6 @@ from torchx.schedulers.slurm_scheduler import (
     SlurmOpts,
     SlurmScheduler,
     build_request,
-    copy_workspace,
     parse_jobcomp,
     parse_sacct,
     parse_squeue,
@@ -228,18 +227,6 @@ def test_describe_many_is_batched() -> None:
     sched.cmds.clear()
     sched.describe_many([str(i) for i in range(100, 200)])
     assert [c[0] for c in sched.cmds] == ["squeue", "sacct"]  # config is cached
-
-
-def test_torchxignore(tmp_path: Path) -> None:
-    src, dst = tmp_path / "src", tmp_path / "dst"
-    for rel in ["train.py", "data/big.bin", "data/keep.txt", "logs/x.log", "sub/logs/y.log",
-                ".git/HEAD", "notes.tmp", "sub/notes.tmp"]:
-        (src / rel).parent.mkdir(parents=True, exist_ok=True)
-        (src / rel).write_text(rel)
-    (src / ".torchxignore").write_text("# comment\n.git\n*.tmp\n/logs/\ndata/*\n!data/keep.txt\n")
-    copied = sorted(copy_workspace(str(src), str(dst)))
-    assert copied == [".torchxignore", "data/keep.txt", "sub/logs/y.log", "train.py"]
-    assert (dst / "data" / "keep.txt").read_text() == "data/keep.txt"
 
 
 # --------------------------------------------------------------------------- quoting property

@@ -38,6 +38,9 @@ GENERATED_DOCKERFILE = ".torchx.Dockerfile"
 LOCAL_REPO = "torchx-workspace"
 _DIGEST_VERSION = b"torchx-docker-workspace/1\0"
 _TAG_LEN = 24
+_BASES: dict[str, str] = {}
+"""Workspace image -> the image it patches, for every tag this process computed: a role whose
+image a dryrun replaced is rebuilt from its base, whichever scheduler instance builds it."""
 MAX_INCREMENTAL_LAYERS = 8
 """Incremental builds stacked on one full build before the next full build flattens them."""
 
@@ -289,7 +292,7 @@ class DockerWorkspaceMixin(WorkspaceMixin[dict[str, str]]):
     def _base_image(self, role: Role) -> str:
         """The image the workspace patches, even after a dryrun replaced ``role.image``."""
         plan = self.workspace_builds().get(role.image)
-        return plan.base_image if plan else role.image
+        return plan.base_image if plan else _BASES.get(role.image, role.image)
 
     def dryrun_workspace_and_update_role(
         self, role: Role, cfg: Mapping[str, CfgVal], build_cache: dict[object, object]
@@ -310,6 +313,7 @@ class DockerWorkspaceMixin(WorkspaceMixin[dict[str, str]]):
         tag = _tag(repo, workspace_digest(role.workspace, base_id))
         exists = not note and image_id(self._docker_client, tag) is not None
         role.image = tag
+        _BASES[tag] = base
         push = tag if cfg.get("image_repo") else None
         return WorkspaceBuild(role.name, str(role.workspace), base, tag, not exists, push, note)
 
@@ -335,6 +339,7 @@ class DockerWorkspaceMixin(WorkspaceMixin[dict[str, str]]):
         if cfg.get("image_repo"):
             self._push(tag, quiet)
         build_cache[key] = tag
+        _BASES[tag] = base
         role.image = tag
 
     def _build_new(

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -122,6 +124,18 @@ def test_dryrun_has_no_side_effects(runner: Any, client: Any, tmp_path: Path) ->
     assert f"build {REGISTRY}/torchx-it:" in text and f"push to {REGISTRY}/torchx-it:" in text
     assert "`local/not-pulled:1` is not local: it would be pulled first" in text
     assert "docker run --detach" in text
+
+
+def test_cli_dryrun_has_no_side_effects(client: Any, tmp_path: Path) -> None:
+    (tmp_path / "a.txt").write_text("a\n")
+    before = snapshot(client)
+    out = subprocess.run(
+        [sys.executable, "-m", "torchx", "run", "--dryrun", "-s", "local_docker", "--workspace",
+         str(tmp_path), "utils.echo", "--image", BUSYBOX, "--msg", "hi"],
+        capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert snapshot(client) == before
+    assert "# workspace: build torchx-workspace:" in out.stdout and "docker run" in out.stdout
 
 
 def test_image_repo_builds_and_pushes(runner: Any, tmp_path: Path) -> None:

@@ -135,3 +135,25 @@ def test_incremental_context_holds_only_changed_entries(tmp_path: Path) -> None:
     os.symlink("train.py", p / "pkg" / "m.py")
     _, _, m3 = _tar("sha256:base", _context(ws))
     assert not _incremental_ok(m1, m3)  # so does a file that became a link
+
+
+def test_dryrun_image_is_rebuilt_from_its_base_by_another_instance(tmp_path: Path) -> None:
+    p = project(tmp_path)
+    role = Role("r", image="local/base:1", workspace=Workspace({str(p): ""}))
+    _Mixin(docker_client=NoImages()).build_workspaces([role], {}, dryrun=True)
+    assert _Mixin(docker_client=NoImages())._base_image(role) == "local/base:1"
+
+
+def test_modules_import_without_the_docker_sdk() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['docker'] = None\n"  # any `import docker` now fails
+        "import torchx.workspace.docker_workspace as dw, torchx.schedulers.docker_scheduler\n"
+        "from torchx.specs import TorchXError\n"
+        "try:\n    dw.connect()\nexcept TorchXError as e:\n    print(e)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "pip install 'torchx[docker]'" in out.stdout

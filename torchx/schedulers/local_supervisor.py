@@ -550,6 +550,7 @@ def main(argv: list[str]) -> int:
     _raise_fd_limit()
     sup = Supervisor(app_dir)
     try:
+        os.chdir(sup.req["cwd"])  # replicas run where the app was submitted from
         sup.run()
     except BaseException:
         import traceback

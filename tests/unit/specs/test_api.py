@@ -392,3 +392,19 @@ def test_errors_share_one_root() -> None:
                 InvalidRunConfigException, MalformedAppHandleException, AppStatusError):
         assert issubclass(exc, TorchXError)
     assert "Did you mean `local_cwd`" in str(specs.UnknownSchedulerException("local_cw", ["local_cwd", "slurm"]))
+
+
+@pytest.mark.parametrize(
+    "text, projects, unmapped",
+    [
+        ("~/proj", {"~/proj": ""}, True),
+        ("a:x,b:y", {"a": "x", "b": "y"}, False),
+        ("a:sub", {"a": "sub"}, False),
+    ],
+)
+def test_workspace_from_str(text: str, projects: dict[str, str], unmapped: bool) -> None:
+    ws = specs.Workspace.from_str(text)
+    assert ws is not None and ws.projects == projects
+    assert ws.is_unmapped_single_project() is unmapped
+    assert specs.Workspace.from_str(str(ws)) == ws
+    assert specs.Workspace.from_str("") is None and specs.Workspace.from_str(None) is None

@@ -51,6 +51,7 @@ from torchx.specs.api import (
     CfgVal,
     InvalidRunConfigException,
     ReplicaStatus,
+    Role,
     RoleStatus,
     TorchXError,
     UnknownAppException,
@@ -464,6 +465,7 @@ def to_describe(app_id: str, comps: list[_Component]) -> DescribeAppResponse:
     return DescribeAppResponse(
         app_id=app_id, state=state, num_restarts=leader.restarts, msg=msg,
         roles_statuses=list(roles.values()),
+        roles=[Role(r.role, image="", num_replicas=len(r.replicas)) for r in roles.values()],
     )
 
 
@@ -601,14 +603,21 @@ class SlurmScheduler(Scheduler[Mapping[str, CfgVal]]):
         return self.describe_many([app_id])[app_id]
 
     def list(self, cfg: Mapping[str, CfgVal] | None = None) -> list[ListAppResponse]:
-        """This user's jobs squeue still knows (finished ones for ``MinJobAge``)."""
+        """This user's jobs: squeue (finished ones for ``MinJobAge``), plus today's from sacct
+        where accounting is on."""
         import json
 
-        comps = parse_squeue(json.loads(self._run(["squeue", "--json", "--me", "--states=all"])))
         apps: dict[str, list[_Component]] = {}
-        for c in comps:
-            if c.uid in (None, os.getuid()):
+        if "none" not in self._slurm_config().get("AccountingStorageType", "none"):
+            text = self._run(["sacct", "-P", "-n", "-X", "--duplicates",
+                              f"--format={SACCT_FORMAT}", f"--uid={os.getuid()}"])
+            for c in parse_sacct(text):
                 apps.setdefault(c.app_id, []).append(c)
+        live: dict[str, list[_Component]] = {}
+        for c in parse_squeue(json.loads(self._run(["squeue", "--json", "--me", "--states=all"]))):
+            if c.uid in (None, os.getuid()):
+                live.setdefault(c.app_id, []).append(c)
+        apps.update(live)  # squeue is fresher than the accounting records
         out = []
         for app_id, cs in sorted(apps.items(), key=lambda kv: int(kv[0])):
             d = to_describe(app_id, cs)

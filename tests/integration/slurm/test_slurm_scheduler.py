@@ -197,5 +197,7 @@ def test_finished_job_after_squeue_forgets_it(sched: TrackingScheduler) -> None:
     assert "exit code 5" in d.msg
     # with slurmdbd the record comes from sacct; without, from the jobcomp log (no sacct call)
     assert ("sacct" in used) == accounting_enabled(), used
+    # list: today's jobs come from sacct where accounting is on; squeue alone otherwise
+    assert (app_id in {a.app_id for a in sched.list()}) == accounting_enabled()
     assert d.roles_statuses[0].replicas[0].hostname.startswith("n")
 

@@ -9,6 +9,11 @@ method here only reads that journal or signals the supervisor (its pid checked a
 start time), so ``status``, ``log``, ``list``, ``cancel`` and ``delete`` work from any process,
 after the launcher exited or was killed.
 
+A failed replica stops the others (SIGTERM, then SIGKILL after ``kill_grace`` seconds) and the
+app ends FAILED, unless its role has retries left: ``RetryPolicy.REPLICA`` restarts that replica
+(``max_retries`` counts per replica), ``ROLE`` every replica of its role and ``APPLICATION``
+every replica (both count per role). ``num_restarts`` counts restarts of any kind.
+
 Status of an unknown app is None (``describe``); ``log_iter`` of an unknown app raises
 :py:class:`~torchx.specs.UnknownAppException`; ``cancel`` of a finished app is a no-op.
 """

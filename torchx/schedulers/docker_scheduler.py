@@ -9,8 +9,10 @@ Replicas share the user-defined bridge network ``torchx`` and reach each other b
 (``<app_id>-<role>-<replica>``, ``$TORCHX_RANK0_HOST`` is the role's replica 0). Labels on each
 container name its app, role and replica, so status, logs, list, cancel and delete work from any
 process. Cancel renames the containers with a ``.cancelled`` suffix (a mark every process can
-see) and stops them; a failed replica ends the app and status stops the rest. Workspaces are
-patched into the role's image by
+see) and stops them; a failed replica ends the app and status stops the rest. ``max_retries``
+is Docker's ``on-failure`` restart policy, which restarts the failed container alone (the
+REPLICA retry policy, whatever ``retry_policy`` says). CPU limits are capped at the engine's
+CPUs. Workspaces are patched into the role's image by
 :py:class:`~torchx.workspace.docker_workspace.DockerWorkspaceMixin`.
 """
 

@@ -167,3 +167,14 @@ def test_registered_as_local_docker() -> None:
     from torchx.schedulers import BUILTIN_SCHEDULER_MODULES
 
     assert BUILTIN_SCHEDULER_MODULES["local_docker"] == ds.__name__
+
+
+def test_docker_errors_become_one_actionable_line() -> None:
+    import docker.errors
+
+    job = ds.app_to_job(full_app(), "app-1", ds.DockerOpts(), {}, "s")
+    gpu = docker.errors.APIError("500", explanation='could not select device driver "" with'
+                                 " capabilities: [[gpu]]")
+    assert "install nvidia-container-toolkit, or run with `--gpu 0`" in str(ds._translate(gpu, job))
+    cpu = docker.errors.APIError("400", explanation="Range of CPUs is from 0.01 to 2.00")
+    assert "ask for less (`--cpu`, `--memMB`)" in str(ds._translate(cpu, job))

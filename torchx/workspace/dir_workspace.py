@@ -114,25 +114,19 @@ def walk(root: str, rules: IgnoreRules) -> Iterator[tuple[str, str]]:
             entries = sorted(os.scandir(abs_dir), key=lambda e: e.name)
         except OSError as e:
             raise WorkspaceError(f"cannot read workspace directory {abs_dir}: {e}") from e
-        found = False
         for entry in entries:
             rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
-            is_dir = entry.is_dir(follow_symlinks=False)
             ignored = rules.ignored(rel)
-            if is_dir:
+            if entry.is_dir(follow_symlinks=False):
                 if ignored and prune:
                     continue
                 sub = list(rec(entry.path, rel))
                 if sub:
-                    found = True
                     yield from sub
                 elif not ignored:
-                    found = True
                     yield entry.path, rel
             elif not ignored:
-                found = True
                 yield entry.path, rel
-        del found
 
     yield from rec(root, "")
 

@@ -11,6 +11,7 @@ Uses a throwaway TORCHX_HOME. Figures (median of repeats where noted):
   gap for a bare Popen + wait.
 - 50 sequential ``utils.echo`` jobs run and waited; floor: 50 bare Popen of echo.
 - ``torchx run utils.echo`` wall time (whole CLI); floor: ``python -c pass``.
+- ``list()`` over 200 apps; floor: listing the journal and reading each state file.
 - ``log_lines`` over 1,000,000 lines: time and peak RSS growth; floor: iterating the file.
 """
 
@@ -129,6 +130,27 @@ def bench_cli(repeats: int) -> None:
         ms(statistics.median(floors)), "target < 250 ms")
 
 
+def bench_list(runner: Runner, total: int) -> None:
+    have = len(runner.list("local_cwd"))
+    handles = [runner.run(AppDef("l", [Role("t", image="", entrypoint="/bin/true")]))
+               for _ in range(max(0, total - have))]
+    for h in handles:
+        runner.wait(h)
+    apps_dir = os.path.join(os.environ["TORCHX_HOME"], "apps")
+    times, floors = [], []
+    for _ in range(5):
+        t0 = time.perf_counter()
+        n = len(runner.list("local_cwd"))
+        times.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        for name in os.listdir(apps_dir):
+            with open(os.path.join(apps_dir, name, "state.json"), "rb") as f:
+                f.read()
+        floors.append(time.perf_counter() - t0)
+    row(f"list() over {n} apps (median of 5)", ms(statistics.median(times)),
+        ms(statistics.median(floors)))
+
+
 _READER = """
 import resource, sys, time
 sys.path.insert(0, {root!r})
@@ -185,6 +207,7 @@ def main() -> None:
             bench_wait_latency(runner, 5 if quick else 10)
             bench_echo(runner, 10 if quick else 50)
             bench_cli(3 if quick else 7)
+            bench_list(runner, 200)
             bench_log_lines(runner, 1_000_000)
     w = [max(len(r[i]) for r in rows) for i in range(4)]
     head = ("measure", "torchx", "floor", "target")

@@ -198,6 +198,7 @@ FILES = {
 
 BASE_EPS = {
     "torchx.schedulers": ["my_scheduler = my.custom.scheduler:create_scheduler",
+                          "local_docker = my.custom.scheduler:create_scheduler",
                           "bad_sched = my_package.broken:create"],
     "torchx.named_resources": ["gpu_x2 = my_module.resources:gpu_x2"],
     "torchx.tracker": ["my_tracker = my_package.tracking:create"],
@@ -316,6 +317,10 @@ def test_schedulers(venv: Venv) -> None:
     assert "dir" in venv.ok("runopts", "my_scheduler")
     dry = venv.ok("run", "-s", "my_scheduler", "-cfg", "dir=/tmp/x", "--dryrun", "utils.echo")
     assert 'MY REQUEST {"dir": "/tmp/x", "name": "echo"' in dry
+    # a plugin with a builtin scheduler's name replaces it
+    assert "where submitted apps are recorded" in venv.ok("runopts", "local_docker")
+    dry = venv.ok("run", "-s", "local_docker", "-cfg", "dir=/tmp/y", "--dryrun", "utils.echo")
+    assert 'MY REQUEST {"dir": "/tmp/y"' in dry
     out_dir = venv.work / "submitted"
     handle = venv.ok("run", "-s", "my_scheduler", "-cfg", f"dir={out_dir}", "--wait",
                      "utils.echo").strip()

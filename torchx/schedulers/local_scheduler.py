@@ -489,7 +489,7 @@ class LocalScheduler(Scheduler[Mapping[str, CfgVal]]):
         first = sig()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and sig() == first:
-            time.sleep(min(0.01, max(0.0, deadline - time.monotonic())))
+            time.sleep(min(0.005, max(0.0, deadline - time.monotonic())))
 
     def log_iter(
         self,

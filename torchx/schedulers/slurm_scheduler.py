@@ -524,7 +524,8 @@ class SlurmScheduler(Scheduler[Mapping[str, CfgVal]]):
                     size = size.rstrip("+")
                     if not size.isdigit():
                         continue
-                    for key in {name.rstrip("*"), "" if name.endswith("*") else name.rstrip("*")}:
+                    # "debug*" is the default partition: also known as "" (no partition given)
+                    for key in [name.rstrip("*"), *([""] if name.endswith("*") else [])]:
                         mem[key] = min(mem.get(key, int(size)), int(size))
             except SlurmCommandError:
                 pass
@@ -589,7 +590,8 @@ class SlurmScheduler(Scheduler[Mapping[str, CfgVal]]):
         ids = {a for a in app_ids if a.isdigit()}
         found: dict[str, list[_Component]] = {}
         if ids:
-            out = self._run(["squeue", "--json", "--states=all", "--jobs=" + ",".join(sorted(ids, key=int))])
+            jobs = ",".join(sorted(ids, key=int))
+            out = self._run(["squeue", "--json", "--states=all", f"--jobs={jobs}"])
             for c in parse_squeue(json.loads(out)):
                 if c.app_id in ids:
                     found.setdefault(c.app_id, []).append(c)

@@ -294,3 +294,24 @@ def test_macros_expand_in_the_script(shim_path: str, tmp_path: Path) -> None:
     env = {**os.environ, "PATH": f"{shim_path}:{os.environ['PATH']}", "SLURM_JOB_ID": "42"}
     subprocess.run(["bash", "-c", script], cwd=tmp_path, env=env, check=True, timeout=60)
     assert json.loads((tmp_path / "got.json").read_text()) == [["42", "id-42-0"], "TORCHX_RANK0_HOST", "n1"]
+
+
+class _OldCluster(SlurmScheduler):
+    def _run(self, cmd: list[str], input: str | None = None) -> str:
+        if cmd == ["sbatch", "--version"]:
+            return "slurm 19.05.5\n"
+        if cmd[0] == "sinfo":
+            return "debug* 1000\ndebug* 4000\ngpu 64000+\n"
+        raise AssertionError(cmd)
+
+
+def test_dryrun_reads_version_and_partition_memory_once() -> None:
+    sched = _OldCluster("t")
+    assert sched._cluster_facts() == ((19, 5), {"debug": 1000, "": 1000, "gpu": 64000})
+    role = specs.Role("w", image="/tmp", entrypoint="true",
+                      resource=specs.Resource(cpu=1, gpu=1, memMB=2000))
+    default = sched.submit_dryrun(specs.AppDef("a", [role]), {}).request
+    assert "--gpus-per-node=1" in default.replicas[0].sbatch
+    assert not any(o.startswith("--mem") for o in default.replicas[0].sbatch)  # 1000 < 2000
+    gpu = sched.submit_dryrun(specs.AppDef("a", [role]), {"partition": "gpu"}).request
+    assert "--mem=2000M" in gpu.replicas[0].sbatch

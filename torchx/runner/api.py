@@ -14,7 +14,7 @@ import time
 import warnings
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from torchx.specs.api import (
     AppDef,
@@ -30,6 +30,9 @@ from torchx.specs.api import (
     parse_app_handle,
     runopts,
 )
+
+if TYPE_CHECKING:
+    from torchx.schedulers.api import ListAppResponse, Stream
 
 DEFAULT_SESSION = "torchx"
 
@@ -260,7 +263,7 @@ class Runner:
 
     def list(
         self, scheduler: str, cfg: Mapping[str, CfgVal] | None = None
-    ) -> list[Any]:
+    ) -> list[ListAppResponse]:
         """The apps ``scheduler`` knows for this user (``ListAppResponse`` each)."""
         sched = self._scheduler(scheduler)
         apps = sched.list(cfg)
@@ -280,7 +283,7 @@ class Runner:
         since: datetime | None = None,
         until: datetime | None = None,
         should_tail: bool = False,
-        streams: Any = None,
+        streams: Stream | None = None,
     ) -> Iterable[str]:
         """Lines (each ending in a newline) of replica ``k`` of ``role_name``."""
         sched, _, app_id = self._resolve(app_handle)

@@ -1,0 +1,59 @@
+"""torchx.util.logfile: whole lines by byte range and time index, and following a growing file."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+from torchx.util.logfile import iter_lines, offsets_for, read_index
+
+
+def test_whole_lines_only_split_on_newline(tmp_path: Path) -> None:
+    p = tmp_path / "x.log"
+    p.write_bytes(b"a\rb\n\xff\x0bc\nlast")
+    assert list(iter_lines(str(p))) == ["a\rb\n", "\ufffd\x0bc\n", "last\n"]
+    assert list(iter_lines(str(p), start=4, end=8)) == ["\ufffd\x0bc\n"]
+    assert list(iter_lines(str(tmp_path / "missing.log"))) == []
+
+
+def test_chunk_boundaries_never_split_lines(tmp_path: Path) -> None:
+    p = tmp_path / "big.log"
+    lines = [f"{i}:" + "y" * (i % 5000) + "\n" for i in range(3000)]
+    p.write_text("".join(lines))
+    assert list(iter_lines(str(p))) == lines
+
+
+def test_index_offsets() -> None:
+    idx = [(1000, 0), (1005, 10), (2000, 25)]
+    assert offsets_for(idx, None, None) == (0, None)
+    assert offsets_for(idx, 1001, None) == (10, None)
+    assert offsets_for(idx, 1005, 1999) == (10, 25)
+    assert offsets_for(idx, 3000, None) == (None, None)
+    assert offsets_for(idx, None, 999) == (0, 0)
+
+
+def test_read_index(tmp_path: Path) -> None:
+    p = tmp_path / "x.idx"
+    p.write_text("1000 0\n1005 10\n20")  # a torn last entry is ignored
+    assert read_index(str(p)) == [(1000, 0), (1005, 10)]
+    assert read_index(str(tmp_path / "none.idx")) == []
+
+
+def test_follow_until_done_holds_back_partial_lines(tmp_path: Path) -> None:
+    p = tmp_path / "f.log"
+    finished = threading.Event()
+
+    def writer() -> None:
+        with open(p, "ab", buffering=0) as f:
+            for i in range(20):
+                f.write(f"line {i}".encode())
+                time.sleep(0.002)
+                f.write(b"\n")
+        finished.set()
+
+    t = threading.Thread(target=writer)
+    t.start()
+    got = list(iter_lines(str(p), done=finished.is_set, poll=0.001))
+    t.join()
+    assert got == [f"line {i}\n" for i in range(20)]

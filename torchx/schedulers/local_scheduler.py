@@ -138,7 +138,8 @@ class LocalRequest:
 
 def torchx_home() -> str:
     """``$TORCHX_HOME`` or ``~/.torchx``, created readable by the user only."""
-    home = os.environ.get("TORCHX_HOME") or os.path.join(os.path.expanduser("~"), ".torchx")
+    home = os.path.abspath(
+        os.environ.get("TORCHX_HOME") or os.path.join(os.path.expanduser("~"), ".torchx"))
     apps = os.path.join(home, "apps")
     if not os.path.isdir(apps):
         os.makedirs(apps, mode=0o700, exist_ok=True)
@@ -319,7 +320,7 @@ class LocalScheduler(Scheduler[Mapping[str, CfgVal]]):
         argv = [sys.executable, "-I", "-S", SUPERVISOR, app_dir]
         try:
             # it forks the real supervisor and exits; reaped later without blocking
-            self._launched.append(os.posix_spawn(sys.executable, argv, os.environ))
+            self._launched.append(os.posix_spawn(sys.executable, argv, os.environ, setsid=True))
         except OSError as e:
             raise LocalSchedulerError(
                 f"could not start the supervisor of `{req.app_id}`: {e}") from None

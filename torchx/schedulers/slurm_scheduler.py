@@ -63,31 +63,14 @@ from torchx.specs.api import (
 # --------------------------------------------------------------------------- states
 
 SLURM_STATES: dict[str, AppState] = {
-    "PENDING": AppState.PENDING,
-    "CONFIGURING": AppState.PENDING,
-    "REQUEUED": AppState.PENDING,
-    "REQUEUE_FED": AppState.PENDING,
-    "REQUEUE_HOLD": AppState.PENDING,
-    "RESV_DEL_HOLD": AppState.PENDING,
-    "SUSPENDED": AppState.PENDING,
-    "STOPPED": AppState.PENDING,
-    "RUNNING": AppState.RUNNING,
-    "COMPLETING": AppState.RUNNING,
-    "RESIZING": AppState.RUNNING,
-    "SIGNALING": AppState.RUNNING,
-    "STAGE_OUT": AppState.RUNNING,
+    **dict.fromkeys(["PENDING", "CONFIGURING", "REQUEUED", "REQUEUE_FED", "REQUEUE_HOLD",
+                     "RESV_DEL_HOLD", "SUSPENDED", "STOPPED"], AppState.PENDING),
+    **dict.fromkeys(["RUNNING", "COMPLETING", "RESIZING", "SIGNALING", "STAGE_OUT"],
+                    AppState.RUNNING),
     "COMPLETED": AppState.SUCCEEDED,
-    "CANCELLED": AppState.CANCELLED,
-    "REVOKED": AppState.CANCELLED,
-    "FAILED": AppState.FAILED,
-    "TIMEOUT": AppState.FAILED,
-    "NODE_FAIL": AppState.FAILED,
-    "PREEMPTED": AppState.FAILED,
-    "BOOT_FAIL": AppState.FAILED,
-    "DEADLINE": AppState.FAILED,
-    "OUT_OF_MEMORY": AppState.FAILED,
-    "LAUNCH_FAILED": AppState.FAILED,
-    "SPECIAL_EXIT": AppState.FAILED,
+    **dict.fromkeys(["CANCELLED", "REVOKED"], AppState.CANCELLED),
+    **dict.fromkeys(["FAILED", "TIMEOUT", "NODE_FAIL", "PREEMPTED", "BOOT_FAIL", "DEADLINE",
+                     "OUT_OF_MEMORY", "LAUNCH_FAILED", "SPECIAL_EXIT"], AppState.FAILED),
 }
 """Every Slurm job state -> AppState (suspended/stopped jobs wait, so they count as PENDING)."""
 
@@ -583,8 +566,8 @@ class SlurmScheduler(Scheduler[Mapping[str, CfgVal]]):
                 return parse_jobcomp(f.read(), ids)
         return []
 
-    def describe_many(self, app_ids: list[str]) -> dict[str, DescribeAppResponse | None]:
-        """All of ``app_ids`` in one ``squeue`` call (plus one sacct call for finished jobs)."""
+    def _components(self, app_ids: list[str]) -> dict[str, list[_Component]]:
+        """Het-job components of each known id: one squeue call, one sacct call for the rest."""
         import json
 
         ids = {a for a in app_ids if a.isdigit()}
@@ -595,10 +578,14 @@ class SlurmScheduler(Scheduler[Mapping[str, CfgVal]]):
             for c in parse_squeue(json.loads(out)):
                 if c.app_id in ids:
                     found.setdefault(c.app_id, []).append(c)
-            missing = ids - set(found)
-            if missing:
-                for c in self._finished(missing):
+            if ids - set(found):
+                for c in self._finished(ids - set(found)):
                     found.setdefault(c.app_id, []).append(c)
+        return found
+
+    def describe_many(self, app_ids: list[str]) -> dict[str, DescribeAppResponse | None]:
+        """All of ``app_ids`` with O(1) Slurm calls (see :py:meth:`_components`)."""
+        found = self._components(app_ids)
         return {a: to_describe(a, found[a]) if a in found else None for a in app_ids}
 
     def describe(self, app_id: str) -> DescribeAppResponse | None:
@@ -654,14 +641,15 @@ class SlurmScheduler(Scheduler[Mapping[str, CfgVal]]):
 
         ``since``/``until`` are not supported (the files carry no timestamps) and are ignored.
         """
-        desc = self.describe(app_id)
-        if desc is None:
+        comps = self._components([app_id]).get(app_id)
+        if not comps:
             raise UnknownAppException(app_id)
+        desc = to_describe(app_id, comps)
         roles = {r.role: len(r.replicas) for r in desc.roles_statuses}
         if roles and not 0 <= k < roles.get(role_name, 0):
             raise TorchXError(f"app `{app_id}` has no replica {k} of role `{role_name}`;"
                               f" its roles and replica counts: {roles}")
-        workdir = self._workdir(app_id)
+        workdir = next((c.workdir for c in comps if c.workdir), os.getcwd())
         stem = os.path.join(workdir, f"slurm-{app_id}-{role_name}-{k}")
         exts = {Stream.STDOUT: [".out"], Stream.STDERR: [".err"]}.get(
             streams or Stream.COMBINED, [".out", ".err"]
@@ -673,15 +661,6 @@ class SlurmScheduler(Scheduler[Mapping[str, CfgVal]]):
             )
         lines = _tail(paths, lambda: self._done(app_id)) if should_tail else _read_all(paths)
         return filter_regex(regex, lines) if regex else lines
-
-    def _workdir(self, app_id: str) -> str:
-        import json
-
-        out = self._run(["squeue", "--json", "--states=all", f"--jobs={app_id}"])
-        comps = [c for c in parse_squeue(json.loads(out)) if c.app_id == app_id]
-        if not comps:
-            comps = self._finished({app_id})
-        return next((c.workdir for c in comps if c.workdir), os.getcwd())
 
     def _done(self, app_id: str) -> bool:
         d = self.describe(app_id)
@@ -698,28 +677,22 @@ def _read_all(paths: list[str]) -> Iterator[str]:
 def _tail(paths: list[str], done: Callable[[], bool], poll: float = 0.2) -> Iterator[str]:
     """Follow ``paths``, yielding whole lines as they appear, until ``done()`` then drain."""
     pos = dict.fromkeys(paths, 0)
-    partial = dict.fromkeys(paths, "")
-    next_check = 0.0
-    finished = False
+    partial = dict.fromkeys(paths, b"")
+    next_check, finished = 0.0, False
     while True:
         for p in paths:
-            if not os.path.exists(p):
-                continue
-            with open(p, errors="replace") as f:
-                f.seek(pos[p])
-                chunk = f.read()
-                pos[p] = f.tell()
-            *whole, partial[p] = (partial[p] + chunk).split("\n")
-            for line in whole:
-                yield line + "\n"
+            if os.path.exists(p):
+                with open(p, "rb") as f:
+                    f.seek(pos[p])
+                    chunk = f.read()
+                    pos[p] += len(chunk)
+                *whole, partial[p] = (partial[p] + chunk).split(b"\n")
+                yield from (line.decode(errors="replace") + "\n" for line in whole)
         if finished:
-            for p in paths:
-                if partial[p]:
-                    yield partial[p] + "\n"
+            yield from (partial[p].decode(errors="replace") + "\n" for p in paths if partial[p])
             return
         if time.monotonic() >= next_check:
-            finished = done()
-            next_check = time.monotonic() + 1.0
+            finished, next_check = done(), time.monotonic() + 1.0
         if not finished:
             time.sleep(poll)
 

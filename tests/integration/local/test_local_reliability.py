@@ -109,13 +109,13 @@ def test_launcher_killed_with_sigkill_job_still_manageable(home: str, runner: Ru
             print(r.run(app), flush=True)
             time.sleep(600)
         """)],
-        stdout=subprocess.PIPE, text=True, cwd=ROOT,
+        stdout=subprocess.PIPE, text=True, cwd=ROOT, start_new_session=True,
         env={**os.environ, "TORCHX_HOME": home, "PYTHONPATH": ROOT},
     )
     try:
         assert launcher.stdout is not None
         h = launcher.stdout.readline().strip()
-        launcher.send_signal(signal.SIGKILL)
+        os.killpg(launcher.pid, signal.SIGKILL)  # the launcher's whole process group
         launcher.wait(timeout=10)
     finally:
         launcher.kill()

@@ -376,7 +376,10 @@ class LocalScheduler(Scheduler[Mapping[str, CfgVal]]):
         req = self._read(app_id, "request.json") or {}
         roles = [role_from_json(r) for r in req.get("roles", [])]
         by_role: dict[str, RoleStatus] = {r.name: RoleStatus(r.name) for r in roles}
-        for rep in st.get("replicas", []):
+        replicas = st.get("replicas") or [
+            {"role": r["role"], "id": r["id"], "state": "PENDING"} for r in req.get("replicas", [])
+        ]  # the supervisor has not reported yet
+        for rep in replicas:
             rs = by_role.setdefault(rep["role"], RoleStatus(rep["role"]))
             rs.replicas.append(ReplicaStatus(
                 id=rep["id"], state=STATES[rep["state"]] if rep["state"] in STATES

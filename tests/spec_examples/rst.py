@@ -6,9 +6,11 @@ import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
-SPEC = Path("/work/shared/spec")
-if not SPEC.is_dir():  # a fresh clone elsewhere: the spec lives beside the repository
-    SPEC = Path(__file__).resolve().parents[3] / "shared" / "spec"
+REPO = Path(__file__).resolve().parents[2]
+SPEC = REPO / "docs" / "spec"
+"""The spec pages, kept in the repository so a clone alone can run these tests."""
+UPSTREAM_SPEC = REPO.parent / "shared" / "spec"
+"""Where the contract is maintained, beside the repository (when present)."""
 
 
 @dataclass

@@ -477,23 +477,35 @@ class LocalScheduler(Scheduler[Mapping[str, CfgVal]]):
         shutil.rmtree(app_dir, ignore_errors=True)
 
     def wait_for_change(self, app_id: str, timeout: float) -> None:
-        """Return when the app's state file changes, or after ``timeout`` seconds."""
+        """Return soon after the app's state changes (or is already terminal), or at ``timeout``.
+
+        Polls the small state file's content every 5 ms: comparing content, not mtimes, cannot
+        miss a change that lands within one filesystem timestamp tick.
+        """
         d = self._app_dir(app_id)
         if d is None:
             return
         path = os.path.join(d, "state.json")
 
-        def sig() -> tuple[int, int] | None:
+        def content() -> bytes:
             try:
-                s = os.stat(path)
+                with open(path, "rb") as f:
+                    return f.read()
             except OSError:
-                return None
-            return s.st_ino, s.st_mtime_ns
+                return b""
 
-        first = sig()
+        first = content()
+        # the caller read the state before calling us: it may have changed in between
+        try:
+            if json.loads(first)["state"] in ("SUCCEEDED", "FAILED", "CANCELLED"):
+                return
+        except (ValueError, KeyError, TypeError):
+            return
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and sig() == first:
+        while time.monotonic() < deadline:
             time.sleep(min(0.005, max(0.0, deadline - time.monotonic())))
+            if content() != first:
+                return
 
     def log_iter(
         self,

@@ -432,3 +432,16 @@ def test_supervisor_killed_is_reported_and_cancel_cleans_up(runner: Runner, home
     runner.cancel(h)  # ...until cancelled
     assert runner.status(h).state == AppState.CANCELLED  # type: ignore[union-attr]
     assert_no_processes(h)
+
+
+def test_wait_hook_returns_at_once_for_a_finished_app(runner: Runner) -> None:
+    """The state may turn terminal between the Runner's status read and the hook's first look."""
+    import threading
+
+    h = runner.run(AppDef("hook", [sh("w", "true")]))
+    assert runner.wait(h).state == AppState.SUCCEEDED  # type: ignore[union-attr]
+    sched = runner._scheduler("local_cwd")
+    t = threading.Thread(target=sched.wait_for_change, args=(app_id(h), 3600), daemon=True)
+    t.start()
+    t.join(60)  # a hook that only watched for the next change would sleep for the hour
+    assert not t.is_alive()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 import time
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -32,11 +32,12 @@ from torchx.specs.api import (
 )
 
 if TYPE_CHECKING:
-    from torchx.schedulers.api import ListAppResponse, Stream
+    from torchx.schedulers.api import ListAppResponse, Scheduler, Stream
 
 DEFAULT_SESSION = "torchx"
 
-_Factory = Any  # (session_name, **kwargs) -> Scheduler
+_Factory = Callable[..., "Scheduler[Any]"]
+"""``(session_name, **kwargs) -> Scheduler``."""
 
 
 class Runner:
@@ -57,7 +58,7 @@ class Runner:
         self._factories = dict(scheduler_factories) if scheduler_factories is not None else None
         self._component_defaults = component_defaults or {}
         self._scheduler_params = dict(scheduler_params or {})
-        self._schedulers: dict[str, Any] = {}
+        self._schedulers: dict[str, Scheduler[Any]] = {}
 
     # ---- lifecycle
 
@@ -81,7 +82,7 @@ class Runner:
 
         return get_scheduler_names()
 
-    def _scheduler(self, scheduler: str) -> Any:
+    def _scheduler(self, scheduler: str) -> Scheduler[Any]:
         sched = self._schedulers.get(scheduler)
         if sched is None:
             if self._factories is not None:
@@ -98,7 +99,7 @@ class Runner:
 
     def scheduler_run_opts(self, scheduler: str) -> runopts:
         """The run options ``scheduler`` accepts."""
-        return self._scheduler(scheduler).run_opts()  # type: ignore[no-any-return]
+        return self._scheduler(scheduler).run_opts()
 
     # ---- submitting
 
@@ -200,7 +201,7 @@ class Runner:
 
     # ---- managing
 
-    def _resolve(self, app_handle: AppHandle) -> tuple[Any, str, str]:
+    def _resolve(self, app_handle: AppHandle) -> tuple[Scheduler[Any], str, str]:
         """(scheduler, scheduler name, app id) of a handle."""
         scheduler, _, app_id = parse_app_handle(app_handle)
         return self._scheduler(scheduler), scheduler, app_id
@@ -272,7 +273,7 @@ class Runner:
         for app in apps:
             if not app.app_handle or app.app_handle == NONE:
                 app.app_handle = make_app_handle(scheduler, self._name, app.app_id)
-        return apps  # type: ignore[no-any-return]
+        return apps
 
     def log_lines(
         self,
@@ -289,7 +290,7 @@ class Runner:
         sched, _, app_id = self._resolve(app_handle)
         if not sched.exists(app_id):
             raise UnknownAppException(app_handle)
-        return sched.log_iter(  # type: ignore[no-any-return]
+        return sched.log_iter(
             app_id, role_name, k, regex, since, until, should_tail, streams=streams
         )
 

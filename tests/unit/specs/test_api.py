@@ -165,6 +165,33 @@ def test_structured_opts_help_comes_from_field_docstrings() -> None:
     assert opts["tags"].opt_type is list
 
 
+@dataclass
+class _MoreOpts(_MyOpts):
+    extra: bool = False
+    """A subclass's own field."""
+
+
+def test_structured_opts_source_is_parsed_once_per_class(monkeypatch: pytest.MonkeyPatch) -> None:
+    import inspect
+
+    reads: list[str] = []
+    real = inspect.getsource
+
+    def counting(obj: Any) -> str:
+        reads.append(obj.__name__)
+        return real(obj)
+
+    monkeypatch.setattr(inspect, "getsource", counting)
+    first = _MoreOpts.as_runopts()
+    first.add("scribble", str, "added by a caller")  # must not leak into the next call
+    second = _MoreOpts.as_runopts()
+    assert second is not first and "scribble" not in dict(second)
+    assert dict(second)["extra"].help == "A subclass's own field."
+    assert dict(second)["cluster"].help == "Cluster to submit to."
+    _MoreOpts.from_cfg({"extra": True})
+    assert sorted(reads) == ["_MoreOpts", "_MyOpts"]  # one read per class in the MRO, then cached
+
+
 def test_structured_opts_from_cfg() -> None:
     o = _MyOpts.from_cfg({"cluster": "big", "mail-user": "me@x"})
     assert o == _MyOpts(cluster="big", retries=2, tags=[], mail_user="me@x")

@@ -25,12 +25,9 @@ from torchx.schedulers.slurm_scheduler import (
     SlurmOpts,
     SlurmScheduler,
     build_request,
-    parse_jobcomp,
-    parse_sacct,
-    parse_squeue,
     slurm_state,
-    to_describe,
 )
+from torchx.schedulers.slurm_status import parse_jobcomp, parse_sacct, parse_squeue, to_describe
 from torchx.specs import AppState, macros
 
 GOLDEN = Path(__file__).resolve().parents[2] / "golden" / "slurm"

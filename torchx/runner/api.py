@@ -142,7 +142,8 @@ class Runner:
         from torchx.specs.finder import get_component
 
         comp = get_component(component)
-        app = materialize_appdef(comp.fn, component_args, self._component_defaults.get(component))
+        app = materialize_appdef(comp.fn, component_args, self._component_defaults.get(component),
+                                 prog=f"torchx run {component}")
         return self.dryrun(app, scheduler, cfg, workspace, parent_run_id)
 
     def dryrun(

@@ -329,13 +329,14 @@ def get_component_parser(fn: Callable[..., Any], defaults: Mapping[str, str] | N
 
 
 def materialize_appdef(fn: Callable[..., Any], args: Sequence[str] | Mapping[str, Any],
-                       defaults: Mapping[str, str] | None = None) -> AppDef:
+                       defaults: Mapping[str, str] | None = None, prog: str | None = None) -> AppDef:
     """Call component ``fn`` with command-line tokens or a dict of arguments; return its AppDef.
 
     In a dict, values may be typed or strings (converted to the parameter's type); ``*args``
-    is given under its own name or ``"*"``.
+    is given under its own name or ``"*"``. ``prog`` (e.g. ``torchx run utils.echo``) heads
+    the ``--help`` usage line and error messages; the function's name by default.
     """
-    parser = get_component_parser(fn, defaults)
+    parser = get_component_parser(fn, defaults, prog)
     ns: argparse.Namespace | None = None
     try:
         if isinstance(args, Mapping):

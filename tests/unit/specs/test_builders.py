@@ -203,6 +203,17 @@ def test_help_lists_options_with_docs_and_defaults(capsys: pytest.CaptureFixture
     assert "--kv KEY=VALUE[,...]" in out and "--flag [BOOL]" in out
 
 
+def test_materialize_prog_heads_help_and_errors(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as e:
+        materialize_appdef(typed, ["--help"], prog="torchx run my.typed")
+    assert e.value.code == 0
+    assert capsys.readouterr().out.startswith("usage: torchx run my.typed ")
+    with pytest.raises(ComponentArgsError, match=r"^torchx run my\.typed: missing required argument\(s\) `--s`"):
+        materialize_appdef(typed, [], prog="torchx run my.typed")
+    with pytest.raises(ComponentArgsError, match=r"^typed: missing required"):  # default: the fn name
+        materialize_appdef(typed, [])
+
+
 def test_one_letter_h_parameter_keeps_long_help(capsys: pytest.CaptureFixture[str]) -> None:
     def comp(h: str = "gpu.small") -> specs.AppDef:
         return _app(h=h)

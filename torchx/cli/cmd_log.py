@@ -71,6 +71,19 @@ def targets(runner: Any, handle: str, role: str | None, replicas: list[int] | No
     return out
 
 
+def _regex(value: str) -> str:
+    """``value`` if it compiles as a Python regex (a usage error naming the problem otherwise)."""
+    import re
+
+    try:
+        re.compile(value)
+    except re.error as e:
+        raise argparse.ArgumentTypeError(
+            f"`{value}` is not a valid regex ({e}): escape special characters, e.g. `\\(`"
+        ) from None
+    return value
+
+
 class LinePrinter:
     """Writes whole prefixed lines to a stream from many threads (never mid-line)."""
 
@@ -133,7 +146,9 @@ class CmdLog(SubCommand):
             help="the job, optionally one role and some of its replicas"
             " (e.g. local_cwd://torchx/ddp-x1y2/trainer/0,1)",
         )
-        subparser.add_argument("--regex", default=None, help="only lines matching this regex")
+        subparser.add_argument(
+            "--regex", type=_regex, default=None, help="only lines matching this regex"
+        )
         subparser.add_argument(
             "-t", "--tail", action="store_true", help="follow the logs until the job ends"
         )

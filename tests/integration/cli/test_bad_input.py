@@ -31,6 +31,7 @@ BAD = [
     (["builtins", "--print", "utils.ech"], None, 2, "utils.echo"),
     (["--log_level", "LOUD", "list"], None, 2, "invalid choice"),
     (["log", "--since", "yesterday", "local_cwd://torchx/x"], None, 2, "is not a time"),
+    (["log", "--regex", "(", "local_cwd://torchx/x"], None, 2, "`(` is not a valid regex"),
     (["tracker", "--tracker", "fspec", "list", "jobs"], None, 2, "Did you mean `fsspec`"),
 ]
 

@@ -91,6 +91,9 @@ class CmdRun(SubCommand):
         if words and words[0] == "--":
             words = words[1:]
         cli_cfg = config.get_configs("cli", "run")
+        from torchx.schedulers import get_scheduler_names
+
+        config.warn_unknown_sections(get_scheduler_names())
         for key in sorted(set(cli_cfg) - set(CLI_RUN_KEYS)):
             from torchx.specs.api import _suggest
 

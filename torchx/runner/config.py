@@ -227,5 +227,24 @@ def _render(val: CfgVal) -> str:
     return str(val)
 
 
+_FIXED_SECTIONS = ("cli:run", "torchx:tracker")
+_NAMED_PREFIXES = ("component", "tracker")
+
+
+def warn_unknown_sections(schedulers: Iterable[str], dirs: Iterable[str] | None = None) -> None:
+    """Log each section no reader uses (a misspelt scheduler, ``[cli:runn]``), naming the valid ones."""
+    known = sorted(schedulers)
+    for path, parser in _sections(dirs):
+        for section in parser.sections():
+            head, sep, name = section.partition(":")
+            if section in _FIXED_SECTIONS or section in known or (
+                sep and name and head in _NAMED_PREFIXES
+            ):
+                continue
+            valid = [*known, *_FIXED_SECTIONS, *(f"{p}:<name>" for p in _NAMED_PREFIXES)]
+            log.warning("`%s`: ignoring unknown section [%s]%s",
+                        path, section, _suggest(section, valid, "sections"))
+
+
 def is_scheduler_section(section: str) -> bool:
     return not section.startswith(_NON_SCHEDULER_PREFIXES)

@@ -250,9 +250,12 @@ def test_torchxconfig_defaults(cli: Cli, tmp_path: Path) -> None:
     cli.ok("run", "-cfg", f"log_dir={cli_logs}", "utils.echo")
     assert any(cli_logs.rglob("*")) and len(list(logs.iterdir())) == 2
     # unknown keys warn, naming the valid ones
-    (cli.cwd / ".torchxconfig").write_text("[local_cwd]\nlogdir = /x\n[cli:run]\nschedular = x\n")
+    (cli.cwd / ".torchxconfig").write_text(
+        "[local_cwd]\nlogdir = /x\n[cli:run]\nschedular = x\n[localcwd]\nlog_dir = /y\n"
+    )
     p = cli("run", "utils.echo")
     assert p.returncode == 0
+    assert "unknown section [localcwd]. Did you mean `local_cwd`" in p.stderr
     assert "unknown run option `logdir`" in p.stderr and "`log_dir`" in p.stderr
     assert "unknown key `schedular`" in p.stderr and "`scheduler`" in p.stderr
     # TORCHXCONFIG names the only file read

@@ -88,6 +88,17 @@ def test_unknown_key_warns_naming_valid_ones(tmp_path: Path, caplog: pytest.LogC
     assert "unknown run option `logdir`" in caplog.text and "`log_dir`" in caplog.text
 
 
+def test_unknown_sections_warn_naming_valid_ones(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    _write(tmp_path, "[localcwd]\nlog_dir = /x\n[cli:runn]\n[local_cwd]\n[cli:run]\n"
+                     "[component:utils.echo]\n[tracker:fsspec]\n[torchx:tracker]\n")
+    with caplog.at_level(logging.WARNING):
+        config.warn_unknown_sections(["local_cwd", "slurm"], dirs=[str(tmp_path)])
+    warned = [r.getMessage() for r in caplog.records]
+    assert len(warned) == 2, warned
+    assert "unknown section [localcwd]. Did you mean `local_cwd`" in warned[0]
+    assert "unknown section [cli:runn]. Did you mean `cli:run`" in warned[1]
+
+
 def test_bad_value_names_the_file(tmp_path: Path) -> None:
     p = _write(tmp_path, "[sched]\nn = three\n")
     with pytest.raises(config.ConfigError, match=f"`{p}` \\[sched\\]: run option `n` must be"):

@@ -226,6 +226,9 @@ def test_parent_run_id_and_tracker(cli: Cli, tmp_path: Path) -> None:
     arts = cli.ok("tracker", "list", "artifacts", handle)
     assert re.search(r"^model\s+/m.pt\s+\{\"acc\": 1\}$", arts, re.M)
     assert cli.ok("tracker", "list", "artifacts", "--artifact", "nope", handle) == ""
+    assert json.loads(cli.ok("tracker", "--json", "list", "jobs")) == [handle]
+    assert json.loads(cli.ok("tracker", "--json", "list", "artifacts", "--artifact", "model",
+                             handle)) == {"model": {"path": "/m.pt", "metadata": {"acc": 1}}}
     # activation by .torchxconfig, read by `torchx tracker` too
     del cli.env["TORCHX_TRACKERS"], cli.env["TORCHX_TRACKER_FSSPEC_CONFIG"]
     p = cli("tracker", "list", "jobs")
@@ -272,7 +275,9 @@ def test_configure(cli: Cli) -> None:
     assert "[local_cwd]" in (cli.cwd / ".torchxconfig").read_text()
     p = cli("configure")
     assert p.returncode == 2 and "--force" in p.stderr
-    cli.ok("configure", "--force", "--required_only")
+    cli.ok("configure", "--force", "--required_only", "-s", "local_cwd")
+    written = (cli.cwd / ".torchxconfig").read_text()
+    assert "[local_cwd]" in written and "log_dir" not in written  # local_cwd requires nothing
     p = cli("configure", "-s", "slurmm", "--print")
     assert p.returncode == 2 and "unknown scheduler `slurmm`" in p.stderr
 

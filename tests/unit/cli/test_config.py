@@ -146,3 +146,13 @@ def test_dump_writes_a_file_apply_reads_back(tmp_path: Path) -> None:
     cfg: dict = {}
     config.apply("local_cwd", cfg, dirs=[str(tmp_path)])
     assert cfg == {"prepend_cwd": True}
+
+
+def test_dump_required_only_writes_the_options_to_fill_in(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(config, "_scheduler_opts", lambda name: _opts())
+    full, required = io.StringIO(), io.StringIO()
+    config.dump(full, ["sched"])
+    config.dump(required, ["sched"], required_only=True)
+    assert "queue =\n" in full.getvalue() and "# n = 1\n" in full.getvalue()
+    lines = [ln for ln in required.getvalue().splitlines() if ln and not ln.startswith("# torchx")]
+    assert lines == ["[cli:run]", "scheduler = local_cwd", "[sched]", "# a queue (str)", "queue ="]

@@ -306,7 +306,7 @@ def test_live_status_line_only_on_a_terminal(cli: Cli) -> None:
     master, slave = pty.openpty()
     try:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "torchx", "run", "utils.sh", "--num_replicas", "2", "sleep 1.2"],
+            [sys.executable, "-m", "torchx", "run", "utils.sh", "--num_replicas", "2", "sleep 2.5"],
             cwd=cli.cwd, env=cli.env, stdout=subprocess.PIPE, stderr=slave,
         )
         os.close(slave)

@@ -9,17 +9,27 @@ Replicas share the user-defined bridge network ``torchx`` and reach each other b
 (``<app_id>-<role>-<replica>``, ``$TORCHX_RANK0_HOST`` is the role's replica 0). Labels on each
 container name its app, role and replica, so status, logs, list, cancel and delete work from any
 process. Cancel renames the containers with a ``.cancelled`` suffix (a mark every process can
-see) and stops them; a failed replica ends the app and status stops the rest. ``max_retries``
-is Docker's ``on-failure`` restart policy, which restarts the failed container alone (the
-REPLICA retry policy, whatever ``retry_policy`` says). CPU limits are capped at the engine's
-CPUs. Workspaces are patched into the role's image by
+see) and stops them; a failed replica ends the app and status stops the rest. CPU limits are
+capped at the engine's CPUs. Workspaces are patched into the role's image by
 :py:class:`~torchx.workspace.docker_workspace.DockerWorkspaceMixin`.
+
+Retries: ``max_retries`` is Docker's ``on-failure:<max_retries>`` restart policy, so the engine
+itself restarts a failed container, up to ``max_retries`` times per replica, with no torchx
+process alive. That is ``RetryPolicy.REPLICA``, and the only policy run here: Docker restarts
+the failed container alone, and restarting a whole role or app (``ROLE``, ``APPLICATION``, the
+default) would need a watcher process that counts retries and restarts the group, which
+``local_docker`` does not have (it keeps no state outside the containers). A role asking for
+``ROLE`` or ``APPLICATION`` with ``max_retries > 0`` runs as ``REPLICA``: ``--dryrun`` shows a
+``# note:`` saying so, ``schedule`` logs it as a warning, and ``describe`` reports the roles
+with ``retry_policy=REPLICA``. A replica with retries left shows RUNNING while it is restarted,
+so its failure does not stop the others.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import functools
+import logging
 import os
 import re
 import secrets
@@ -45,6 +55,7 @@ from torchx.specs.api import (
     CfgVal,
     DeviceMount,
     ReplicaStatus,
+    RetryPolicy,
     Role,
     RoleStatus,
     StructuredOpts,
@@ -56,6 +67,8 @@ from torchx.specs.api import (
 )
 from torchx.workspace.api import WorkspaceBuild
 from torchx.workspace.docker_workspace import DockerWorkspaceMixin, ensure_image
+
+log = logging.getLogger(__name__)
 
 NETWORK = "torchx"
 RANK0_ENV = "TORCHX_RANK0_HOST"
@@ -156,9 +169,12 @@ class DockerJob:
     containers: list[DockerContainer]
     builds: list[WorkspaceBuild] = field(default_factory=list)
     network: str = NETWORK
+    notes: list[str] = field(default_factory=list)
+    """Where the app runs differently from what it asked (logged as warnings by ``schedule``)."""
 
     def __repr__(self) -> str:
         lines = [f"# local_docker app `{self.app_id}` on network `{self.network}`"]
+        lines += [f"# note: {n}" for n in self.notes]
         lines += [f"# workspace: {b.describe()}" for b in self.builds]
         lines += [c.docker_run(self.network) for c in self.containers]
         return "\n".join(lines) + "\n"
@@ -190,6 +206,19 @@ def copy_env(patterns: list[str], environ: Mapping[str, str]) -> dict[str, str]:
     return {
         k: v for k, v in sorted(environ.items()) if any(fnmatch.fnmatchcase(k, p) for p in patterns)
     }
+
+
+def retry_note(role: Role) -> str | None:
+    """Why ``role`` is retried per replica although it asked for another policy; None if not."""
+    policy = RetryPolicy(role.retry_policy)
+    if role.max_retries <= 0 or policy == RetryPolicy.REPLICA:
+        return None
+    return (
+        f"role `{role.name}` asks for retry_policy {policy.value} but local_docker retries each"
+        f" failed replica alone (Docker's on-failure restart, up to {role.max_retries} times per"
+        " replica): set retry_policy=REPLICA to silence this, or use local_cwd to restart the"
+        f" whole {'role' if policy == RetryPolicy.ROLE else 'app'}"
+    )
 
 
 def _mounts(role: Role) -> tuple[list[dict[str, Any]], list[str]]:
@@ -252,7 +281,8 @@ def app_to_job(
             ))
     builds = builds or {}
     plans = [builds[r.image] for r in app.roles if r.workspace and r.image in builds]
-    return DockerJob(app_id, containers, plans)
+    notes = [n for n in map(retry_note, app.roles) if n]
+    return DockerJob(app_id, containers, plans, notes=notes)
 
 
 def create_kwargs(
@@ -375,6 +405,8 @@ class DockerScheduler(DockerWorkspaceMixin, Scheduler[Mapping[str, CfgVal]]):
 
     def schedule(self, dryrun_info: AppDryRunInfo[DockerJob]) -> str:
         job: DockerJob = dryrun_info.request
+        for note in job.notes:
+            log.warning(note)
         if dryrun_info._app is not None:  # images rebuilt after the dryrun (workspace changed)
             current = {r.name: r.image for r in dryrun_info._app.roles}
             for c in job.containers:
@@ -592,6 +624,7 @@ def _roles(infos: list[dict[str, Any]]) -> list[Role]:
             args=[*entry[1:], *(config.get("Cmd") or [])], env=env,
             num_replicas=int(labels.get(LABEL_NUM_REPLICAS, 1)),
             max_retries=int(labels.get(LABEL_MAX_RETRIES, 0)),
+            retry_policy=RetryPolicy.REPLICA,  # the only one Docker's restart policy gives
         )
     return list(roles.values())
 

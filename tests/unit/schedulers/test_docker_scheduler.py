@@ -114,6 +114,34 @@ def test_create_kwargs_resources_mounts_retries() -> None:
     assert "nano_cpus" not in ps and "restart_policy" not in ps and "device_requests" not in ps
 
 
+@pytest.mark.parametrize(
+    "policy,retries,whole",
+    [
+        (specs.RetryPolicy.APPLICATION, 2, "app"),
+        (specs.RetryPolicy.ROLE, 1, "role"),
+        (specs.RetryPolicy.REPLICA, 2, None),
+        (specs.RetryPolicy.APPLICATION, 0, None),  # nothing is retried: nothing to say
+    ],
+)
+def test_retry_policy_other_than_replica_is_noted_in_the_dryrun(
+        fixed_id: None, policy: specs.RetryPolicy, retries: int, whole: str | None) -> None:
+    app = specs.AppDef("a", roles=[Role("t", image="img", entrypoint="true", max_retries=retries,
+                                        retry_policy=policy)])
+    job = ds.create_scheduler("s", docker_client=NoImages()).submit_dryrun(app, {}).request
+    kw = ds.create_kwargs(job.containers[0], "torchx")
+    assert kw.get("restart_policy") == (
+        {"Name": "on-failure", "MaximumRetryCount": retries} if retries else None)
+    if whole is None:
+        assert job.notes == [] and "# note:" not in repr(job)
+    else:
+        assert job.notes == [ds.retry_note(app.roles[0])]
+        note = job.notes[0]
+        assert f"role `t` asks for retry_policy {policy.value}" in note
+        assert f"up to {retries} times per replica" in note and "retry_policy=REPLICA" in note
+        assert f"restart the whole {whole}" in note and "\n" not in note
+        assert f"# note: {note}\n" in repr(job)
+
+
 def test_container_names_are_dns_labels() -> None:
     app_id = ds.make_app_id("A Very Long Application Name With Spaces And CAPS" * 2)
     name = ds.container_name(app_id, "Trainer_Role" * 10, 12)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -33,11 +34,27 @@ def _env() -> dict[str, str]:
     return {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
 
 
+def _kill_group(proc: subprocess.Popen[str]) -> None:
+    """SIGKILL the process's whole session (torchrun's workers too) if it is still running."""
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait()
+
+
 def run_role(role: specs.Role, cwd: Path, extra_env: dict[str, str] | None = None,
              timeout: float = 120) -> subprocess.CompletedProcess[str]:
     role = VALUES.apply(role)
-    return subprocess.run([role.entrypoint, *role.args], cwd=cwd, capture_output=True, text=True,
-                          env={**_env(), **role.env, **(extra_env or {})}, timeout=timeout)
+    argv = [role.entrypoint, *role.args]
+    proc = subprocess.Popen(argv, cwd=cwd, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env={**_env(), **role.env, **(extra_env or {})}, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    finally:
+        _kill_group(proc)
+    return subprocess.CompletedProcess(argv, proc.returncode, out, err)
 
 
 # --------------------------------------------------------------------------- -j and --name
@@ -188,14 +205,13 @@ def test_ddp_two_nodes_meet_at_rank0(tmp_path: Path) -> None:
                               str(REPO / "examples" / "train.py"), "--epochs", "1"))
     env = {**_env(), **role.env, "TORCHX_RANK0_HOST": "127.0.0.1"}
     procs = [subprocess.Popen([role.entrypoint, *role.args], cwd=tmp_path, env=env, text=True,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for _ in range(2)]
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              start_new_session=True) for _ in range(2)]
     try:
         outs = [p.communicate(timeout=200)[0] for p in procs]
     finally:
         for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
+            _kill_group(p)
     assert [p.returncode for p in procs] == [0, 0], outs
     assert "done: trained on 2 processes" in "".join(outs)
 

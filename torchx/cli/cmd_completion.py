@@ -83,7 +83,7 @@ def _first_positional(words: list[str], opts: dict[str, argparse.Action]) -> int
     return None
 
 
-def _value_candidates(action: argparse.Action, cmd: str) -> list[str]:
+def _value_candidates(action: argparse.Action) -> list[str]:
     if action.choices:
         return [str(c) for c in action.choices]
     if action.dest in ("scheduler", "schedulers"):
@@ -127,7 +127,7 @@ def candidates(words: list[str], cur: str) -> list[str]:
         if pos is not None:
             return _component_candidates(rest[pos], rest[pos + 1:], cur)
     if rest and rest[-1] in opts and _takes_value(opts[rest[-1]]):
-        return _value_candidates(opts[rest[-1]], name)
+        return _value_candidates(opts[rest[-1]])
     if cur.startswith("-"):
         return list(opts)
     positional_done = _first_positional(rest, opts) is not None

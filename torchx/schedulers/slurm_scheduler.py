@@ -191,12 +191,16 @@ def _q(s: str) -> str:
 
 
 def _opt_value(name: str, val: str) -> str:
-    """An ``#SBATCH`` option value, double-quoted when needed; newlines/quotes are rejected."""
-    if "\n" in val or '"' in val or "\x00" in val:
+    """An ``#SBATCH`` option value as sbatch reads it back: double-quoted when needed, with
+    ``\\`` and ``"`` backslash-escaped (sbatch drops a bare backslash); newlines are rejected."""
+    if "\n" in val or "\r" in val or "\x00" in val:
         raise InvalidRunConfigException(
-            f"`{name}` value {val!r} cannot contain newlines or double quotes (sbatch limitation)"
+            f"`{name}` value {val!r} cannot contain newlines (an #SBATCH option is one line):"
+            " put it on one line"
         )
-    return f'"{val}"' if re.search(r"\s|[#\\$`']", val) else val
+    if not re.search(r"\s|[#\\$`'\"]", val):
+        return val
+    return '"' + val.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _version(text: str) -> tuple[int, int] | None:
@@ -327,7 +331,8 @@ class SlurmScheduler(Scheduler[Mapping[str, CfgVal]]):
                 " tools are installed (a login node) or add them to PATH"
             ) from None
         if p.returncode != 0:
-            err = (p.stderr.strip() or p.stdout.strip() or f"exit code {p.returncode}")
+            text = p.stderr.strip() or p.stdout.strip() or f"exit code {p.returncode}"
+            err = "; ".join(ln.strip() for ln in text.splitlines() if ln.strip())  # one line
             raise SlurmCommandError(f"`{' '.join(cmd[:2])}` failed: {err}", err)
         return p.stdout
 

@@ -18,8 +18,9 @@ from torchx.schedulers.api import DescribeAppResponse
 from torchx.specs.api import AppState, ReplicaStatus, Role, RoleStatus
 
 SLURM_STATES: dict[str, AppState] = {
-    **dict.fromkeys(["PENDING", "CONFIGURING", "REQUEUED", "REQUEUE_FED", "REQUEUE_HOLD",
-                     "RESV_DEL_HOLD", "SUSPENDED", "STOPPED"], AppState.PENDING),
+    **dict.fromkeys(["PENDING", "CONFIGURING", "POWER_UP_NODE", "REQUEUED", "REQUEUE_FED",
+                     "REQUEUE_HOLD", "RECONFIG_FED", "RESV_DEL_HOLD", "SUSPENDED", "STOPPED"],
+                    AppState.PENDING),
     **dict.fromkeys(["RUNNING", "COMPLETING", "RESIZING", "SIGNALING", "STAGE_OUT"],
                     AppState.RUNNING),
     "COMPLETED": AppState.SUCCEEDED,
@@ -28,7 +29,6 @@ SLURM_STATES: dict[str, AppState] = {
                      "OUT_OF_MEMORY", "LAUNCH_FAILED", "SPECIAL_EXIT"], AppState.FAILED),
 }
 """Every Slurm job state -> AppState (suspended/stopped jobs wait, so they count as PENDING)."""
-
 
 
 def slurm_state(state: str) -> AppState:

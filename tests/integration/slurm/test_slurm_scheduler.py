@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -128,9 +129,14 @@ def test_awkward_arguments_through_real_sbatch(sched: TrackingScheduler, tmp_pat
     r = specs.Role("py", image="/tmp", entrypoint=sys.executable,
                    args=["-c", dump, str(out), *[a.replace("$", "$$") for a in ODD]],
                    resource=specs.Resource(cpu=1, gpu=0, memMB=256))
-    app_id = sched.run_app(specs.AppDef("odd", [r]), comment="odd args; $HOME `x`")
+    comment = "odd args; $HOME `x` 'q' \"dq\" a\\b #1 \\"
+    app_id = sched.run_app(specs.AppDef("odd", [r]), comment=comment)
     assert sched.wait(app_id).state == AppState.SUCCEEDED
     assert json.loads(out.read_text()) == ODD
+    # #SBATCH option values are not shell-expanded either: the comment arrives as given
+    shown = subprocess.run(["squeue", "-h", "-t", "all", "-j", app_id, "-o", "%k"], capture_output=True,
+                           text=True, check=True).stdout
+    assert shown.splitlines()[0] == comment
 
 
 def test_job_dir_and_workspace(sched: TrackingScheduler, tmp_path: Path) -> None:

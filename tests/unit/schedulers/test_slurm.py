@@ -101,6 +101,10 @@ def test_unknown_and_bad_options() -> None:
         sched.submit_dryrun(APPS["single"][0], {"partiton": "x"})
     with pytest.raises(specs.InvalidRunConfigException, match="newlines"):
         build_request(APPS["single"][0], SlurmOpts(comment="a\nb"))
+    # sbatch reads `\x` as `x` even inside double quotes: backslash and `"` are escaped
+    req = build_request(APPS["single"][0], SlurmOpts(comment='say "hi" C:\\dir\\', qos="a'b"))
+    assert '--comment="say \\"hi\\" C:\\\\dir\\\\"' in req.replicas[0].sbatch
+    assert "--qos=\"a'b\"" in req.replicas[0].sbatch
     with pytest.raises(specs.InvalidRunConfigException, match="no replicas"):
         build_request(specs.AppDef("empty", []), SlurmOpts())
     keys = {k for k, _ in sched.run_opts()}
@@ -132,13 +136,61 @@ def test_sbatch_rejection_shows_its_message(monkeypatch: pytest.MonkeyPatch, tmp
         sched.schedule(info)
 
 
+def test_multiline_slurm_errors_become_one_line(monkeypatch: pytest.MonkeyPatch,
+                                                tmp_path: Path) -> None:
+    fake = tmp_path / "scancel"
+    fake.write_text("#!/bin/sh\necho 'scancel: error: first' >&2\necho >&2\necho ' second ' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
+    with pytest.raises(SlurmCommandError) as e:
+        SlurmScheduler("t")._run(["scancel", "1"])
+    assert str(e.value) == "`scancel 1` failed: scancel: error: first; second"
+
+
+class _Recording(SlurmScheduler):
+    """A cluster that answers the read-only probes and records every command with its stdin."""
+
+    def __init__(self) -> None:
+        super().__init__("t")
+        self.cmds: list[tuple[list[str], str | None]] = []
+
+    def _run(self, cmd: list[str], input: str | None = None) -> str:
+        self.cmds.append((cmd, input))
+        return {"sbatch": "slurm 22.05.8\n" if input is None else "77;cluster\n",
+                "sinfo": "debug* 2000\n"}[cmd[0]]
+
+
+def test_dryrun_has_no_side_effects_and_shows_what_is_submitted(tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (ws / "f.py").write_text("print(1)\n")
+    role = _role(args=["f.py"])
+    role.workspace = specs.Workspace({str(ws): ""})
+    job_dir = tmp_path / "job"
+    sched = _Recording()
+    info = sched.submit_dryrun(specs.AppDef("a", [role]), {"job_dir": str(job_dir)})
+    shown = str(info)
+    assert not job_dir.exists()  # nothing created or copied
+    assert [c for c, _ in sched.cmds] == [["sbatch", "--version"], ["sinfo", "-h", "-o", "%P %m"]]
+    assert shown.startswith(f"# workspace: copy {ws} -> {job_dir}/ at submit\nsbatch --parsable <<")
+    assert sched.schedule(info) == "77"
+    cmd, stdin = sched.cmds[-1]
+    assert cmd == ["sbatch", "--parsable"] and stdin is not None
+    assert f"{' '.join(cmd)} <<'TORCHX_EOF'\n{stdin}TORCHX_EOF\n" in shown  # exactly what ran
+    assert (job_dir / "f.py").read_text() == "print(1)\n"  # the copy happens at submit
+
+
 def test_every_state_mapped() -> None:
     assert all(s != AppState.UNKNOWN for s in SLURM_STATES.values())
     assert slurm_state("CANCELLED by 0") == AppState.CANCELLED
     assert slurm_state("NOT_A_STATE") == AppState.UNKNOWN
-    for name in ("PENDING", "RUNNING", "COMPLETED", "FAILED", "TIMEOUT", "OUT_OF_MEMORY",
-                 "NODE_FAIL", "PREEMPTED", "BOOT_FAIL", "DEADLINE", "SUSPENDED", "REQUEUED"):
-        assert name in SLURM_STATES
+    # every job state and state flag squeue/sacct can print (Slurm's job_state_string)
+    every = """PENDING RUNNING SUSPENDED COMPLETED CANCELLED FAILED TIMEOUT NODE_FAIL PREEMPTED
+        BOOT_FAIL DEADLINE OUT_OF_MEMORY COMPLETING CONFIGURING POWER_UP_NODE REQUEUED
+        REQUEUE_FED REQUEUE_HOLD RECONFIG_FED RESIZING RESV_DEL_HOLD REVOKED SIGNALING
+        SPECIAL_EXIT STAGE_OUT STOPPED LAUNCH_FAILED""".split()
+    assert sorted(every) == sorted(SLURM_STATES)
+    assert slurm_state("timeout") == AppState.FAILED and slurm_state("") == AppState.UNKNOWN
 
 
 # squeue --json / sacct --json / jobcomp lines as Slurm 22.05 prints them (trimmed)

@@ -608,9 +608,7 @@ class runopts:
         for key, val in cfg.items():
             name = self._canonical(key)
             if name is None:
-                raise InvalidRunConfigException(
-                    f"unknown run option `{key}`" + _suggest(key, list(self._opts), "options")
-                )
+                raise self._unknown(key)
             opt = self._opts[name]
             if val is not None and not _is_type(val, opt.opt_type):
                 raise InvalidRunConfigException(
@@ -635,15 +633,26 @@ class runopts:
         for key, val in raw.items():
             name = self._canonical(key)
             if name is None:
-                raise InvalidRunConfigException(
-                    f"unknown run option `{key}`" + _suggest(key, list(self._opts), "options")
-                )
+                raise self._unknown(key)
             out[name] = _convert(name, val, self._opts[name].opt_type)
         return out
 
+    def _unknown(self, key: str) -> InvalidRunConfigException:
+        """The error for an unknown key: the closest names, then every valid one."""
+        names = sorted(self._opts)
+        hint = _suggest(key, names, "options")
+        if not hint.startswith(". Known"):  # a suggestion: list the valid options too
+            hint += f" Valid options: {', '.join(names)}"
+        return InvalidRunConfigException(f"unknown run option `{key}`{hint}")
+
     def cfg_from_json_repr(self, json_repr: str) -> dict[str, CfgVal]:
-        data = json.loads(json_repr)
-        return {k: _convert(k, v, self._opts[k].opt_type) for k, v in data.items() if k in self}
+        """Options from a JSON object (unknown keys ignored, aliases resolved)."""
+        out: dict[str, CfgVal] = {}
+        for key, val in json.loads(json_repr).items():
+            name = self._canonical(key)
+            if name is not None:
+                out[name] = _convert(name, val, self._opts[name].opt_type)
+        return out
 
     def __repr__(self) -> str:
         if not self._opts:

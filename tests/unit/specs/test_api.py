@@ -114,13 +114,22 @@ def test_resolve_fills_defaults_and_checks() -> None:
         opts.resolve({"queue": "q", "n": "3"})
 
 
-def test_unknown_run_option_lists_the_valid_ones() -> None:
-    with pytest.raises(InvalidRunConfigException) as e:
-        _opts().resolve({"zzz": 1, "queue": "q"})
-    msg = str(e.value)
-    assert "unknown run option `zzz`" in msg
-    for name in ("queue", "flag", "n", "lr", "tags", "env"):
-        assert name in msg
+@pytest.mark.parametrize("key, start", [
+    ("zzz", "unknown run option `zzz`. Known options: "),
+    ("qeue", "unknown run option `qeue`. Did you mean `queue`? Valid options: "),
+])
+def test_unknown_or_mistyped_run_option_lists_the_valid_ones(key: str, start: str) -> None:
+    for attempt in (lambda: _opts().resolve({key: "1", "queue": "q"}), lambda: _opts().cfg_from_str(f"{key}=1")):
+        with pytest.raises(InvalidRunConfigException) as e:
+            attempt()
+        msg = str(e.value)
+        assert msg.startswith(start) and "\n" not in msg
+        assert msg.endswith("env, flag, lr, n, queue, tags")
+
+
+def test_cfg_from_json_repr_resolves_aliases_and_types() -> None:
+    cfg = _opts().cfg_from_json_repr('{"environment": {"A": "1"}, "n": "3", "gone": 1}')
+    assert cfg == {"env": {"A": "1"}, "n": 3}
 
 
 def test_runopts_repr_lists_required_first() -> None:

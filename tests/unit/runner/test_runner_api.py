@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -202,13 +201,28 @@ def test_status_wait_cancel_stop_describe_list(runner: Runner,
 
 
 def test_wait_uses_the_scheduler_hook_instead_of_sleeping(
-        runner: Runner, schedulers: dict[str, FakeScheduler]) -> None:
+        runner: Runner, schedulers: dict[str, FakeScheduler],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """No clock involved: sleeping at all fails the test at once, however loaded the machine."""
     h = runner.run(app(), scheduler="hooked")
-    t0 = time.monotonic()
+
+    def no_sleep(seconds: float) -> None:
+        raise AssertionError(f"wait() slept {seconds} s instead of calling the scheduler's hook")
+
+    monkeypatch.setattr("torchx.runner.api.time.sleep", no_sleep)
     final = runner.wait(h, wait_interval=3600)
     assert final is not None and final.state == AppState.SUCCEEDED
-    assert time.monotonic() - t0 < 3600  # never slept the interval: the hook was used
-    assert schedulers["HookedScheduler"].waits == [3600, 3600]  # type: ignore[attr-defined]
+    waits = schedulers["HookedScheduler"].waits  # type: ignore[attr-defined]
+    assert waits and set(waits) == {3600}  # the hook got the caller's interval as its timeout
+
+
+def test_wait_without_a_hook_polls_every_wait_interval(
+        runner: Runner, monkeypatch: pytest.MonkeyPatch) -> None:
+    slept: list[float] = []
+    monkeypatch.setattr("torchx.runner.api.time.sleep", slept.append)
+    final = runner.wait(runner.run(app(), scheduler="fake"), wait_interval=7)
+    assert final is not None and final.state == AppState.SUCCEEDED
+    assert slept and set(slept) == {7}
 
 
 def test_handles(runner: Runner) -> None:
@@ -234,11 +248,18 @@ def test_workspace_is_applied_and_built_in_dryrun_then_schedule(
     a.roles[1].workspace = Workspace({"/own": ""})
     info = runner.dryrun(a, scheduler="ws", workspace="/proj")
     ws = schedulers["WorkspaceScheduler"]
+    # dryrun: the workspace goes to roles without one, images are set, nothing is built
     assert ws.builds == [(["/proj", "/own"], True)]  # type: ignore[attr-defined]
-    assert info.request["app"].roles[0].image == "built:/proj"
+    sent = info.request["app"].roles
+    assert [r.image for r in sent] == ["built:/proj", "built:/own"]
+    assert a.roles[0].workspace is None and a.roles[0].image == "img"  # caller's app untouched
+    # schedule: built for real, once, from the roles dryrun resolved
     runner.schedule(info)
-    assert ws.builds[-1] == (["/proj", "/own"], False)  # type: ignore[attr-defined]
-    runner.dryrun(app(), scheduler="fake", workspace="/proj")  # no mixin: ignored
+    assert ws.builds == [(["/proj", "/own"], True),  # type: ignore[attr-defined]
+                         (["/proj", "/own"], False)]
+    # a scheduler without build_workspaces ignores the argument
+    plain = runner.dryrun(app(), scheduler="fake", workspace="/proj")
+    assert [r.workspace for r in plain.request["app"].roles] == [None, None]
 
 
 def test_close_and_context_manager(schedulers: dict[str, FakeScheduler]) -> None:

@@ -168,14 +168,32 @@ def test_volume_and_device_mounts(sched: DockerScheduler, client: Any) -> None:
             v.remove(force=True)
 
 
-def test_max_retries_restart_policy(sched: DockerScheduler, tmp_path: Path) -> None:
-    # fails on the first run, succeeds on the retry (the counter lives in a bind mount)
-    flaky = sh_app("if [ -e /m/ran ]; then echo second; else touch /m/ran; exit 1; fi",
-                   max_retries=2, mounts=[specs.BindMount(str(tmp_path), "/m")])
-    desc = wait(sched, run(sched, flaky))
+def test_max_retries_restart_policy(sched: DockerScheduler, client: Any, tmp_path: Path,
+                                   caplog: pytest.LogCaptureFixture) -> None:
+    # replica 1 fails on its first run and succeeds on the retry (the mark is in a bind mount);
+    # replica 0 outlives that failure: it is not stopped, and not restarted (REPLICA policy)
+    flaky = sh_app('if [ "$R" = 0 ]; then sleep 2; echo first; '
+                   "elif [ -e /m/ran ]; then echo second; else touch /m/ran; exit 1; fi",
+                   num_replicas=2, max_retries=2, env={"R": specs.macros.replica_id},
+                   mounts=[specs.BindMount(str(tmp_path), "/m")],
+                   retry_policy=specs.RetryPolicy.APPLICATION)
+    with caplog.at_level("WARNING", logger="torchx.schedulers.docker_scheduler"):
+        app_id = run(sched, flaky)
+    assert [r.getMessage() for r in caplog.records] == [
+        "role `r` asks for retry_policy APPLICATION but local_docker retries each failed replica"
+        " alone (Docker's on-failure restart, up to 2 times per replica): set"
+        " retry_policy=REPLICA to silence this, or use local_cwd to restart the whole app"]
+    desc = wait(sched, app_id)
     assert (desc.state, desc.num_restarts) == (AppState.SUCCEEDED, 1)
-    always = wait(sched, run(sched, sh_app("exit 4", max_retries=2)))
+    assert desc.roles[0].retry_policy == specs.RetryPolicy.REPLICA  # what actually ran
+    restarts = [client.api.inspect_container(f"{app_id}-r-{k}")["RestartCount"] for k in (0, 1)]
+    assert restarts == [0, 1]
+    assert list(sched.log_iter(app_id, "r", 0)) == ["first\n"]
+    caplog.clear()
+    always = wait(sched, run(sched, sh_app("exit 4", max_retries=2,
+                                           retry_policy=specs.RetryPolicy.REPLICA)))
     assert (always.state, always.num_restarts) == (AppState.FAILED, 2)
+    assert not caplog.records  # REPLICA is what it asked for: nothing to warn about
 
 
 def test_image_missing_is_one_clear_error(sched: DockerScheduler) -> None:

@@ -251,16 +251,16 @@ def parse_mounts(opts: list[str]) -> list[Mount]:
         if ro not in _TRUE | _FALSE:
             raise ValueError(f"readonly must be true or false, not `{ro}`")
         read_only = ro in _TRUE
+        if kind not in {t.value for t in MountType}:
+            raise ValueError(f"unknown mount type `{kind}`: use bind, volume or device")
         if "src" not in g:
             raise ValueError(f"mount of type `{kind}` needs `src=`")
         if kind == MountType.BIND.value:
             mounts.append(BindMount(g["src"], _need_dst(g), read_only))
         elif kind == MountType.VOLUME.value:
             mounts.append(VolumeMount(g["src"], _need_dst(g), read_only))
-        elif kind == MountType.DEVICE.value:
-            mounts.append(DeviceMount(g["src"], g.get("dst", g["src"]), g.get("perm", "rwm")))
         else:
-            raise ValueError(f"unknown mount type `{kind}`: use bind, volume or device")
+            mounts.append(DeviceMount(g["src"], g.get("dst", g["src"]), g.get("perm", "rwm")))
     return mounts
 
 

@@ -116,14 +116,18 @@ def _metavar(p: _Param) -> str:
     return p.name.upper()
 
 
+def _type_error(p: _Param, raw: str, e: ValueError) -> str:
+    """``must be int, got `two``` (our own converters' reasons are kept, Python's dropped)."""
+    reason = "" if p.base in (int, float) else f" ({e})"
+    return f"must be {describe_type(p.hint)}, got `{raw}`{reason}"
+
+
 def _argparse_type(p: _Param) -> Callable[[str], Any]:
     def convert(raw: str) -> Any:
         try:
             return p.convert(raw)
         except ValueError as e:
-            raise argparse.ArgumentTypeError(
-                f"must be {describe_type(p.hint)}, got `{raw}` ({e})"
-            ) from None
+            raise argparse.ArgumentTypeError(_type_error(p, raw, e)) from None
 
     return convert
 
@@ -290,9 +294,7 @@ def _convert_value(p: _Param, raw: Any, prog: str) -> Any:
     try:
         return p.convert(raw)
     except ValueError as e:
-        raise ComponentArgsError(
-            f"{prog}: option `--{p.name}` must be {describe_type(p.hint)}, got `{raw}` ({e})"
-        ) from None
+        raise ComponentArgsError(f"{prog}: option `--{p.name}` {_type_error(p, raw, e)}") from None
 
 
 def _call_args(params: list[_Param], defaults: Mapping[str, Any], given: Mapping[str, Any],

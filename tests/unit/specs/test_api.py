@@ -236,6 +236,7 @@ def test_parse_mounts(opts: list[str], expected: list[Any]) -> None:
     [
         (["src=/a,dst=/b"], "must start with `type=`"),
         (["type=nfs,src=/a,dst=/b"], "unknown mount type `nfs`"),
+        (["type=nfs"], "unknown mount type `nfs`: use bind, volume or device"),
         (["type=bind,src=/a"], "needs `dst=`"),
         (["type=bind,dst=/a"], "needs `src=`"),
         (["type=bind,src=/a,dst=/b,colour=red"], "unknown mount option `colour`"),

@@ -161,7 +161,7 @@ def test_config_defaults(defaults: dict[str, str], argv: list[str], expected: di
     [
         (typed, [], r"missing required argument\(s\) `--s`: pass `--s VALUE`"),
         (passthrough, ["a.py"], r"missing required argument\(s\) `--script`"),
-        (typed, ["--s", "x", "--i", "two"], r"argument -i/--i: must be int, got `two`"),
+        (typed, ["--s", "x", "--i", "two"], r"argument -i/--i: must be int, got `two`$"),
         (typed, ["--s", "x", "--flag", "--i", "x"], r"must be int"),
         (typed, ["--s", "x", "--nums", "1,b"], r"must be list\[int\] \| None"),
         (typed, ["--s", "x", "--kv", "novalue"], r"not KEY=VALUE"),
@@ -181,7 +181,7 @@ def test_argument_errors(fn: Any, argv: list[str], message: str) -> None:
     "args, defaults, message",
     [
         ({"s": "x", "nope": 1}, None, r"unknown argument `nope`"),
-        ({"s": "x", "i": "x"}, None, r"option `--i` must be int, got `x`"),
+        ({"s": "x", "i": "x"}, None, r"option `--i` must be int, got `x`$"),
         ({"s": "x"}, {"ii": "1"}, r"configured default `ii` is not an option.*Did you mean `i`"),
     ],
 )

@@ -268,7 +268,7 @@ def build_request(
             sbatch += common
             if not replicas:
                 sbatch += _job_level(opts, job_dir, app.roles)
-            log = f"slurm-\"$SLURM_JOB_ID\"-{_q(name)}"
+            log = f"slurm-\"$SLURM_JOB_ID\"-{_q(name.replace('%', '%%'))}"  # srun expands %
             srun += [f"--output={log}.out", f"--error={log}.err", "--open-mode=append",
                      "--kill-on-bad-exit=1"]
             if r.entrypoint in (MISSING, ""):
@@ -502,9 +502,8 @@ class SlurmScheduler(Scheduler[Mapping[str, CfgVal]]):
         )
         paths = [stem + e for e in exts]
         if not should_tail and not any(os.path.exists(p) for p in paths):
-            raise TorchXError(
-                f"no log file {paths[0]} yet: the replica has not started ({desc.msg})"
-            )
+            why = "it ended without one" if desc.state.is_terminal() else "it has not started"
+            raise TorchXError(f"no log file `{paths[0]}` for replica {k}: {why} ({desc.msg})")
         lines = _tail(paths, lambda: self._done(app_id)) if should_tail else _read_all(paths)
         return filter_regex(regex, lines) if regex else lines
 

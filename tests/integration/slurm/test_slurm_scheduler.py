@@ -33,6 +33,18 @@ def test_job_succeeds_and_logs_read_back(sched: TrackingScheduler, tmp_path: Pat
     assert (tmp_path / f"slurm-{app_id}-main-1.out").exists()  # in the submit directory
 
 
+def test_role_name_with_space_and_percent(sched: TrackingScheduler) -> None:
+    """srun expands `%j` etc. in --output: the role name must reach the log file name as is."""
+    app_id = sched.run_app(specs.AppDef("names", [role("my %j role", cmd="echo named")]))
+    d = sched.wait(app_id)
+    assert d.state == AppState.SUCCEEDED and d.roles_statuses[0].role == "my %j role", d
+    assert list(sched.log_iter(app_id, "my %j role", 0)) == ["named\n"]
+    assert list(sched.log_iter(app_id, "my %j role", 0, streams=Stream.STDERR)) == []
+    Path(f"slurm-{app_id}-my %j role-0.err").unlink()  # cwd is the submit dir
+    with pytest.raises(TorchXError, match="for replica 0: it ended without one"):
+        list(sched.log_iter(app_id, "my %j role", 0, streams=Stream.STDERR))
+
+
 def test_failing_job_reports_exit_code(sched: TrackingScheduler) -> None:
     app = specs.AppDef("bad", [role("ps", cmd="sleep 1"), role("worker", cmd="exit 3")])
     app_id = sched.run_app(app)

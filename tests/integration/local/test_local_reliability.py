@@ -275,20 +275,29 @@ def test_million_lines_read_back_whole_in_order(runner: Runner) -> None:
     assert list(runner.log_lines(h, "w", 0, streams="stderr")) == []
 
 
-def test_log_filters_streams_and_time_window(runner: Runner) -> None:
-    script = "echo out1; echo err1 >&2; sleep 0.4; echo out2; printf 'no newline'"
+def test_log_filters_streams_and_time_window(runner: Runner, tmp_path: Path) -> None:
+    go = tmp_path / "go"
+    script = (f"echo out1; echo err1 >&2; while [ ! -e {go} ]; do sleep 0.01; done;"
+              " echo out2; printf 'no newline'")
     h = runner.run(AppDef("logs", [sh("w", script)]))
+    idx = Path(home_of(h, runner)) / "w" / "0" / "stdout.idx"
+    deadline = time.monotonic() + 60
+    while not idx.exists() or not idx.read_text():
+        assert time.monotonic() < deadline, "out1 was never logged"
+        time.sleep(0.01)
+    first_ms = int(idx.read_text().split()[0])
+    while time.time() * 1000 < first_ms + 50:  # out2 is logged at least 50 ms after out1
+        time.sleep(0.01)
+    go.touch()
     tailed = list(runner.log_lines(h, "w", 0, should_tail=True))
     assert sorted(tailed) == sorted(["out1\n", "err1\n", "out2\n", "no newline\n"])
     assert list(runner.log_lines(h, "w", 0, streams="stdout")) == ["out1\n", "out2\n", "no newline\n"]
     assert list(runner.log_lines(h, "w", 0, streams="stderr")) == ["err1\n"]
     assert list(runner.log_lines(h, "w", 0, regex=r"^out\d")) == ["out1\n", "out2\n"]
-    idx = Path(home_of(h, runner)) / "w" / "0" / "stdout.idx"
-    first_ms = int(idx.read_text().split()[0])
-    after_first = datetime.fromtimestamp((first_ms + 200) / 1000)
-    assert list(runner.log_lines(h, "w", 0, since=after_first, streams="stdout")) == [
+    between = datetime.fromtimestamp((first_ms + 25) / 1000)
+    assert list(runner.log_lines(h, "w", 0, since=between, streams="stdout")) == [
         "out2\n", "no newline\n"]
-    assert list(runner.log_lines(h, "w", 0, until=after_first, streams="stdout")) == ["out1\n"]
+    assert list(runner.log_lines(h, "w", 0, until=between, streams="stdout")) == ["out1\n"]
     later = datetime.now() + timedelta(hours=1)
     assert list(runner.log_lines(h, "w", 0, since=later)) == []
 

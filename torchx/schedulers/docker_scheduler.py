@@ -436,8 +436,8 @@ class DockerScheduler(DockerWorkspaceMixin, Scheduler[Mapping[str, CfgVal]]):
 
     def _ensure_network(self, name: str) -> None:
         client = self._docker_client
-        if client.networks.list(names=[name]):
-            return
+        if any(n.name == name for n in client.networks.list(names=[name])):
+            return  # (the name filter also matches longer names that contain it)
         try:
             client.networks.create(name, driver="bridge", check_duplicate=True,
                                    labels={_L + "network": "1"})

@@ -46,7 +46,7 @@ def client() -> Iterator[Any]:
         raise
     missing = [i for i in (BUSYBOX, PYTORCH) if not c.images.list(name=i)]
     require("docker", not missing, f"test images {missing} are not built: {START}")
-    had_network = bool(c.networks.list(names=["torchx"]))
+    had_network = any(n.name == "torchx" for n in c.networks.list(names=["torchx"]))
     images_before = {t for img in c.images.list() for t in img.tags}
     yield c
     for img in c.images.list():
@@ -55,7 +55,8 @@ def client() -> Iterator[Any]:
                 c.images.remove(tag, force=True)
     if not had_network:
         for net in c.networks.list(names=["torchx"]):
-            net.remove()
+            if net.name == "torchx":  # the filter also matches names containing it
+                net.remove()
     c.close()
 
 

@@ -196,6 +196,20 @@ def test_max_retries_restart_policy(sched: DockerScheduler, client: Any, tmp_pat
     assert not caplog.records  # REPLICA is what it asked for: nothing to warn about
 
 
+def test_network_is_created_although_a_longer_name_contains_it(sched: DockerScheduler,
+                                                               client: Any) -> None:
+    name = f"torchx-it-net{os.getpid()}"
+    client.networks.create(f"{name}-other", driver="bridge")  # Docker's name filter matches it
+    try:
+        sched._ensure_network(name)
+        sched._ensure_network(name)  # and again: already there
+        assert sorted(n.name for n in client.networks.list(names=[name])) == [name,
+                                                                               f"{name}-other"]
+    finally:
+        for net in client.networks.list(names=[name]):
+            net.remove()
+
+
 def test_image_missing_is_one_clear_error(sched: DockerScheduler) -> None:
     app = sh_app("true")
     app.roles[0].image = "torchx-no-such-image:1"

@@ -16,8 +16,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from torchx.specs.api import AppDef, TorchXError, _suggest
-from torchx.specs.file_linter import describe_type, parse_docstring, type_hints, unwrap_optional
+from torchx.specs.api import AppDef, TorchXError, _suggest, _unwrap_optional
+from torchx.specs.file_linter import describe_type, parse_docstring, type_hints
 
 _TRUE = {"true", "1", "yes", "y", "on", "t"}
 _FALSE = {"false", "0", "no", "n", "off", "f"}
@@ -60,7 +60,7 @@ class _Param:
 
     @property
     def base(self) -> Any:
-        return unwrap_optional(self.hint)[0]
+        return _unwrap_optional(self.hint)[0]
 
     @property
     def is_bool(self) -> bool:

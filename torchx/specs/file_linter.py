@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from torchx.specs.api import AppDef
+from torchx.specs.api import AppDef, _unwrap_optional
 
 SCALARS: tuple[type, ...] = (str, int, float, bool)
 _SECTION_RE = re.compile(r"^(Args|Arguments|Parameters|Returns|Return|Raises|Yields|Examples?|Notes?|Usage|See Also|Attributes):\s*$")
@@ -78,17 +78,9 @@ def type_hints(fn: Callable[..., Any]) -> dict[str, Any]:
         return dict(getattr(fn, "__annotations__", {}))
 
 
-def unwrap_optional(hint: Any) -> tuple[Any, bool]:
-    """(X, True) for ``Optional[X]`` / ``X | None``; (hint, False) otherwise."""
-    args = typing.get_args(hint)
-    if args and type(None) in args and len(args) == 2:
-        return next(a for a in args if a is not type(None)), True
-    return hint, False
-
-
 def describe_type(hint: Any) -> str:
     """A short readable name: ``int``, ``list[str]``, ``dict[str, str]``, ``str | None``."""
-    inner, optional = unwrap_optional(hint)
+    inner, optional = _unwrap_optional(hint)
     origin = typing.get_origin(inner)
     if origin in (list, dict):
         name = f"{origin.__name__}[{', '.join(describe_type(a) for a in typing.get_args(inner))}]"
@@ -101,7 +93,7 @@ def describe_type(hint: Any) -> str:
 
 def is_supported(hint: Any) -> bool:
     """True for the parameter types a component may use."""
-    inner, _ = unwrap_optional(hint)
+    inner, _ = _unwrap_optional(hint)
     if inner in SCALARS:
         return True
     origin, args = typing.get_origin(inner), typing.get_args(inner)

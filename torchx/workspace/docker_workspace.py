@@ -409,12 +409,15 @@ class DockerWorkspaceMixin(WorkspaceMixin[dict[str, str]]):
         repo, _, version = tag.rpartition(":")
         if not quiet:
             print(f"torchx: pushing {tag}", file=sys.stderr)
+        fix = (f": check that `image_repo` `{repo}` names a registry this machine can reach and"
+               " may push to (`docker login`), or leave `image_repo` unset to keep the image local")
         try:
             for chunk in self._docker_client.api.push(repo, tag=version, stream=True, decode=True):
                 if "error" in chunk:
-                    raise WorkspaceError(f"pushing {tag} failed: {str(chunk['error']).strip()}")
+                    err = str(chunk["error"]).strip().splitlines()[0]
+                    raise WorkspaceError(f"pushing {tag} failed ({err}){fix}")
                 if not quiet and chunk.get("status") and "progress" not in chunk:
                     sys.stderr.write(f"{chunk.get('id', '')} {chunk['status']}\n".lstrip())
         except _docker().errors.DockerException as e:
-            raise WorkspaceError(f"pushing {tag} failed: {_short(e)}") from None
+            raise WorkspaceError(f"pushing {tag} failed ({_short(e)}){fix}") from None
 

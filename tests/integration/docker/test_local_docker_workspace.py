@@ -163,6 +163,22 @@ def test_image_repo_builds_and_pushes(runner: Any, tmp_path: Path) -> None:
     urllib.request.urlopen(urllib.request.Request(url, method="DELETE")).close()
 
 
+def test_push_failure_is_one_line_naming_the_fix(runner: Any, client: Any, tmp_path: Path
+                                                ) -> None:
+    (tmp_path / "m.txt").write_text("m\n")
+    repo = f"127.0.0.1:1/torchx-it/ws{os.getpid()}"  # nothing listens on port 1
+    try:
+        with pytest.raises(specs.TorchXError) as e:
+            runner.run(cat_app("m.txt"), "local_docker", {"image_repo": repo, "quiet": True},
+                       workspace=str(tmp_path))
+        msg = str(e.value)
+        assert msg.startswith(f"pushing {repo}:") and "\n" not in msg
+        assert f"check that `image_repo` `{repo}` names a registry" in msg
+    finally:
+        for img in client.images.list(name=repo):
+            client.images.remove(img.id, force=True)
+
+
 def test_missing_workspace_is_one_clear_error(runner: Any, tmp_path: Path) -> None:
     with pytest.raises(specs.TorchXError, match="workspace `.*nope` does not exist"):
         runner.run(cat_app("x"), "local_docker", workspace=str(tmp_path / "nope"))

@@ -532,7 +532,14 @@ class LocalScheduler(Scheduler[Mapping[str, CfgVal]]):
             raise LocalSchedulerError(
                 f"app `{app_id}` has no replica {k} of role `{role_name}`; it has {have}"
             )
-        stream = Stream(streams or Stream.COMBINED).value
+        try:
+            stream = Stream(streams or Stream.COMBINED).value
+        except ValueError:
+            from torchx.specs.api import _suggest
+
+            raise LocalSchedulerError(
+                f"unknown log stream `{streams}`" + _suggest(str(streams), [s.value for s in Stream],
+                                                             "streams")) from None
         path = os.path.join(spec["log_dir"], f"{stream}.log")
 
         def done() -> bool:

@@ -408,6 +408,8 @@ def test_bad_input(runner: Runner) -> None:
     assert runner.status(h).state == AppState.SUCCEEDED  # type: ignore[union-attr]
     with pytest.raises(TorchXError, match="no replica 3 of role `w`"):
         list(runner.log_lines(h, "w", 3))
+    with pytest.raises(TorchXError, match="unknown log stream `stdrr`. Did you mean `stderr`"):
+        list(runner.log_lines(h, "w", 0, streams="stdrr"))  # type: ignore[arg-type]
 
 
 def test_closing_the_runner_does_not_stop_the_job(home: str) -> None:

@@ -647,6 +647,11 @@ def _translate(e: Any, job: DockerJob) -> TorchXError:
     if "Range of CPUs" in text or "Minimum memory limit" in text:
         return TorchXError(
             f"Docker rejected the resources: {text}: ask for less (`--cpu`, `--memMB`)")
+    missing = re.search(r"bind source path does not exist: (.+)", text)
+    if missing:
+        return TorchXError(
+            f"bind mount source `{missing.group(1).strip()}` does not exist on this machine:"
+            " create it, or fix the role's mounts (`--mounts type=bind,src=...,dst=...`)")
     return TorchXError(f"Docker could not start `{job.app_id}`: {text}")
 
 

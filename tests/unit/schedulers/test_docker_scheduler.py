@@ -206,3 +206,8 @@ def test_docker_errors_become_one_actionable_line() -> None:
     assert "install nvidia-container-toolkit, or run with `--gpu 0`" in str(ds._translate(gpu, job))
     cpu = docker.errors.APIError("400", explanation="Range of CPUs is from 0.01 to 2.00")
     assert "ask for less (`--cpu`, `--memMB`)" in str(ds._translate(cpu, job))
+    bind = docker.errors.APIError("400", explanation='invalid mount config for type "bind": bind'
+                                  " source path does not exist: /no/such dir")
+    assert str(ds._translate(bind, job)) == (
+        "bind mount source `/no/such dir` does not exist on this machine: create it, or fix the"
+        " role's mounts (`--mounts type=bind,src=...,dst=...`)")

@@ -86,7 +86,7 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="torchx-bench-"))
     os.environ["TORCHX_CACHE_DIR"] = str(tmp / "cache")  # fresh build lineages
     client = connect()
-    had_network = bool(client.networks.list(names=["torchx"]))
+    had_network = any(n.name == "torchx" for n in client.networks.list(names=["torchx"]))
     sched = create_scheduler("bench", docker_client=client)
     proj = tmp / "proj"
     size = make_project(proj, args.files)
@@ -163,7 +163,8 @@ def main() -> None:
         shutil.rmtree(tmp, ignore_errors=True)
         if not had_network:
             for net in client.networks.list(names=["torchx"]):
-                net.remove()
+                if net.name == "torchx":  # the filter also matches names containing it
+                    net.remove()
 
     print(f"workspace: {args.files} source files + 10 x 2 MB blobs = {size / 1e6:.1f} MB;"
           f" median of {args.repeat}; 2-core machine")

@@ -36,6 +36,12 @@ from torchx.schedulers.api import (
     Stream,
     filter_regex,
 )
+from torchx.schedulers.local_supervisor import (
+    all_procs,
+    proc_stat,
+    read_mark,
+    write_json_atomic,
+)
 from torchx.specs.api import (
     NONE,
     AppDef,
@@ -57,6 +63,8 @@ from torchx.specs.api import (
 # --------------------------------------------------------------------------- states
 
 STATES: dict[str, AppState] = {s.name: s for s in AppState}
+TERMINAL = frozenset({"SUCCEEDED", "FAILED", "CANCELLED"})
+"""States (as written in state.json) after which nothing changes."""
 SUPERVISOR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "local_supervisor.py")
 KILL_GRACE_S = 5.0
 """Seconds between SIGTERM and SIGKILL when stopping replicas."""
@@ -196,22 +204,12 @@ def _count_gpus() -> int:
     return sum(1 for line in out.stdout.splitlines() if line.startswith("GPU "))
 
 
-def _proc_start(pid: int) -> int | None:
-    """Start time (clock ticks) of a live, non-zombie ``pid``; None otherwise."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            data = f.read()
-    except OSError:
-        return None
-    fields = data[data.rfind(b")") + 2 :].split()
-    return None if fields[0] == b"Z" else int(fields[19])
-
-
 def _alive(info: Mapping[str, Any] | None) -> bool:
     """True when the process ``{"pid", "start"}`` still runs (and is not a recycled pid)."""
     if not info or not info.get("pid"):
         return False
-    return _proc_start(int(info["pid"])) == info.get("start")
+    st = proc_stat(int(info["pid"]))
+    return st is not None and st[2] == info.get("start")
 
 
 # --------------------------------------------------------------------------- scheduler
@@ -302,8 +300,6 @@ class LocalScheduler(Scheduler[Mapping[str, CfgVal]]):
                 f"app `{req.app_id}` was already scheduled; call dryrun again for a new app"
             ) from None
         created = time.time()
-        from torchx.schedulers.local_supervisor import write_json_atomic
-
         write_json_atomic(os.path.join(app_dir, "request.json"), {
             "app_id": req.app_id, "name": req.name, "cwd": req.cwd, "log_dir": req.log_dir,
             "created": created, "kill_grace": self.kill_grace, "roles": req.roles,
@@ -350,7 +346,7 @@ class LocalScheduler(Scheduler[Mapping[str, CfgVal]]):
     def _state(self, app_id: str) -> dict[str, Any] | None:
         """The app's state, with a dead supervisor reported as FAILED."""
         st = self._read(app_id, "state.json")
-        if st is None or st["state"] in ("SUCCEEDED", "FAILED", "CANCELLED"):
+        if st is None or st["state"] in TERMINAL:
             return st
         sup = st.get("supervisor")
         if sup is None:
@@ -413,7 +409,7 @@ class LocalScheduler(Scheduler[Mapping[str, CfgVal]]):
         An app whose supervisor is gone has its recorded replicas killed here.
         """
         st = self._read(app_id, "state.json")
-        if st is not None and st["state"] not in ("SUCCEEDED", "FAILED", "CANCELLED"):
+        if st is not None and st["state"] not in TERMINAL:
             self._cancel_existing(app_id)
 
     def _cancel_existing(self, app_id: str) -> None:
@@ -430,14 +426,12 @@ class LocalScheduler(Scheduler[Mapping[str, CfgVal]]):
                 os.kill(int(sup["pid"]), signal.SIGTERM)  # type: ignore[index]
             except ProcessLookupError:
                 pass
-        elif sup is not None and st.get("state") not in ("SUCCEEDED", "FAILED", "CANCELLED"):
+        elif sup is not None and st.get("state") not in TERMINAL:
             self._kill_orphaned(app_dir, st)
 
     def _kill_orphaned(self, app_dir: str, st: dict[str, Any]) -> None:
         """The supervisor died: kill the replica process groups it recorded, then mark CANCELLED."""
         import signal
-
-        from torchx.schedulers.local_supervisor import all_procs, read_mark, write_json_atomic
 
         for rep in st.get("replicas", []):
             if _alive(rep):
@@ -467,7 +461,7 @@ class LocalScheduler(Scheduler[Mapping[str, CfgVal]]):
         deadline = time.monotonic() + self.kill_grace + 10
         while time.monotonic() < deadline:
             st = self._state(app_id)
-            if st is None or st["state"] in ("SUCCEEDED", "FAILED", "CANCELLED"):
+            if st is None or st["state"] in TERMINAL:
                 break
             time.sleep(0.02)
         req = self._read(app_id, "request.json") or {}
@@ -497,7 +491,7 @@ class LocalScheduler(Scheduler[Mapping[str, CfgVal]]):
         first = content()
         # the caller read the state before calling us: it may have changed in between
         try:
-            if json.loads(first)["state"] in ("SUCCEEDED", "FAILED", "CANCELLED"):
+            if json.loads(first)["state"] in TERMINAL:
                 return
         except (ValueError, KeyError, TypeError):
             return
@@ -544,7 +538,7 @@ class LocalScheduler(Scheduler[Mapping[str, CfgVal]]):
 
         def done() -> bool:
             st = self._state(app_id)
-            return st is None or st["state"] in ("SUCCEEDED", "FAILED", "CANCELLED")
+            return st is None or st["state"] in TERMINAL
 
         start: int | None = 0
         end: int | None = None

@@ -63,11 +63,12 @@ def test_custom_component_recipe(cwd: Path) -> None:
     (cwd / "my_component.py").write_text(component_file)
     ns = _exec(code)
     with get_runner() as r:
-        for handle in (ns["app_handle"],):
+        handles = [a.app_handle for a in r.list("local_cwd")]
+        assert len(handles) == 2 and ns["app_handle"] in handles  # run_component, then run
+        for handle in handles:
             final = r.wait(handle)
-            assert final is not None and final.state == AppState.SUCCEEDED
+            assert final is not None and final.state == AppState.SUCCEEDED, final
             assert list(r.log_lines(handle, "trainer")) == ["training []\n"]
-        assert len(r.list("local_cwd")) == 2  # run_component, then run
 
 
 def test_monitor_logs_cancel_delete_blocks(cwd: Path, capsys: pytest.CaptureFixture[str]) -> None:

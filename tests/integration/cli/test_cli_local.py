@@ -211,6 +211,8 @@ def test_parent_run_id_and_tracker(cli: Cli, tmp_path: Path) -> None:
     root = tmp_path / "tracker"
     cli.env.update(TORCHX_TRACKERS="fsspec", TORCHX_TRACKER_FSSPEC_CONFIG=str(root))
     (cli.cwd / "job.py").write_text(
+        "import os\n"
+        "os.chdir('/')  # away from .torchxconfig: trackers must come from the launcher's env\n"
         "from torchx.tracker import app_run_from_env\n"
         "r = app_run_from_env()\n"
         "r.add_metadata(lr=0.5)\n"
@@ -235,6 +237,10 @@ def test_parent_run_id_and_tracker(cli: Cli, tmp_path: Path) -> None:
     assert p.returncode == 2 and "no tracker is active" in p.stderr
     (cli.cwd / ".torchxconfig").write_text(f"[torchx:tracker]\nfsspec =\n[tracker:fsspec]\nconfig = {root}\n")
     assert cli.ok("tracker", "list", "jobs").split() == [handle]
+    # a job launched with the file's trackers records through the env the launcher passes on
+    second = cli.ok("run", "utils.python", "--script", "job.py").splitlines()[0]
+    assert sorted(cli.ok("tracker", "list", "jobs").split()) == sorted([handle, second])
+    assert json.loads(cli.ok("tracker", "--json", "list", "metadata", second)) == {"lr": 0.5}
 
 
 def test_torchxconfig_defaults(cli: Cli, tmp_path: Path) -> None:

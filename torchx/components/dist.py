@@ -13,7 +13,11 @@ import shlex
 
 import torchx.specs as specs
 from torchx.components import IMAGE
-from torchx.components.structured_arg import StructuredJArgument, StructuredNameArgument
+from torchx.components.structured_arg import (
+    StructuredJArgument,
+    StructuredNameArgument,
+    _run_name_from,
+)
 
 _DEBUG_ENV = {
     "CUDA_LAUNCH_BLOCKING": "1",
@@ -55,7 +59,8 @@ def _torchrun_app(
         )
     jarg = StructuredJArgument.parse_from(j)
     names = StructuredNameArgument.parse_from(name, m=m, script=script)
-    role_name = (m.rpartition(".")[2] if m else names.run_name) or "trainer"
+    # the role is named after the program (not --name), so `torchx log HANDLE/train/0` is stable
+    role_name = _run_name_from(m, script) or "trainer"
     if jarg.nnodes == 1:
         endpoint = "localhost:0"
     else:

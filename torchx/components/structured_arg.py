@@ -14,6 +14,7 @@ _J_RE = re.compile(r"^(?:(?:(?P<min>\d+):)?(?P<nodes>\d+)x)?(?P<nproc>\d+)$")
 
 
 def _run_name_from(m: str | None, script: str | None) -> str:
+    """The module's last component or the script's base name without extension."""
     if m:
         return m.rpartition(".")[2]
     if script:

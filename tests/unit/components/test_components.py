@@ -131,8 +131,15 @@ def test_ddp_multi_node_rendezvous_on_rank0_host() -> None:
     assert words[words.index("--rdzv_conf") + 1] == "timeout=60"
     assert words[-2:] == ["-m", "pkg.trainer"]
     assert role.num_replicas == 2 and role.port_map == {"c10d": 1234}
+    assert role.name == "trainer" and words[words.index("--role") + 1] == "trainer"
     assert role.env["TORCHX_TRACKING_EXPERIMENT_NAME"] == "exp"
     assert role.env["LOGLEVEL"] == "WARNING"
+
+
+def test_ddp_role_is_named_after_the_script_not_the_run() -> None:
+    app = materialize_appdef(get_component("dist.ddp").fn,
+                             ["--name", "exp/trial_1", "--script", "src/train.py"])
+    assert (app.name, app.roles[0].name) == ("trial_1", "train")
 
 
 def test_ddp_elastic_and_resources() -> None:

@@ -134,11 +134,17 @@ class CmdRun(SubCommand):
             if args.json:
                 out(json.dumps({"app_handle": handle, "status": status.to_json()}, indent=2))
             if status.state.name != "SUCCEEDED":
-                detail = f": {status.msg}" if status.msg else ""
-                raise JobFailedError(
-                    f"job {handle} {status.state.name}{detail} (see `torchx log {handle}`)"
-                )
+                raise JobFailedError(failure_line(handle, status.state.name, status.msg))
             log.info("job %s SUCCEEDED", handle)
+
+
+def failure_line(handle: str, state: str, msg: str | None) -> str:
+    """The one error line for a job that did not succeed (a message repeating the state, as
+    Slurm's ``FAILED: exit code 4`` does, is not doubled)."""
+    detail = (msg or "").strip()
+    if detail.upper().startswith(state):
+        detail = detail[len(state):].lstrip(" :")
+    return f"job {handle} {state}" + (f": {detail}" if detail else "") + f" (see `torchx log {handle}`)"
 
 
 def _interpreter_on_path() -> None:

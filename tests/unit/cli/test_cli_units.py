@@ -146,3 +146,15 @@ def test_completion_candidates() -> None:
     assert candidates(["completion"], "") == ["bash", "zsh"]
     assert "utils.echo" in candidates(["builtins", "--print"], "")
     assert candidates(["nosuch"], "") == []
+
+
+@pytest.mark.parametrize(("msg", "line"), [
+    ("FAILED: exit code 4 (sh[0] exit code 4)", "job h FAILED: exit code 4 (sh[0] exit code 4) (see `torchx log h`)"),
+    ("replica sh[0] failed (exit code 3)", "job h FAILED: replica sh[0] failed (exit code 3) (see `torchx log h`)"),
+    ("FAILED", "job h FAILED (see `torchx log h`)"),
+    (None, "job h FAILED (see `torchx log h`)"),
+])
+def test_failure_line_does_not_repeat_the_state(msg: str | None, line: str) -> None:
+    from torchx.cli.cmd_run import failure_line
+
+    assert failure_line("h", "FAILED", msg) == line

@@ -358,6 +358,23 @@ def test_journal_is_private(runner: Runner, home: str) -> None:
     assert os.stat(os.path.join(app_dir, "state.json")).st_mode & 0o777 == 0o600
 
 
+def test_state_file_is_never_torn(runner: Runner, home: str) -> None:
+    """Readers racing the supervisor's many rewrites always see a whole JSON document."""
+    role = sh("w", "i=0; while [ $i -lt 20 ]; do echo $i; i=$((i+1)); done", n=32)
+    h = runner.run(AppDef("torn", [role]))
+    path = Path(home, "apps", app_id(h), "state.json")
+    seen: set[str] = set()
+    reads = 0
+    while True:
+        doc = json.loads(path.read_bytes())  # raises on a torn or empty file
+        reads += 1
+        seen.add(doc["state"])
+        if doc["state"] in ("SUCCEEDED", "FAILED", "CANCELLED"):
+            break
+    assert doc["state"] == "SUCCEEDED" and len(doc["replicas"]) == 32
+    assert reads > 1 and seen & {"SUBMITTED", "RUNNING"}
+
+
 # --------------------------------------------------------------------------- scale
 
 

@@ -162,6 +162,8 @@ def _report(e: BaseException, debug: bool) -> int:
     else:
         msg = str(e) or type(e).__name__
     msg = "; ".join(line.strip() for line in msg.splitlines() if line.strip())
+    if type(e) is KeyError and " " not in msg:  # a bare missing key is a bug, not a message
+        names, msg = set(), repr(msg)
     if "TorchXError" in names or names & _USAGE_ERRORS:
         code = 2 if names & _USAGE_ERRORS else 1
         if "UnknownAppException" in names or "AppStatusError" in names:

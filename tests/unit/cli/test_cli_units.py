@@ -50,6 +50,7 @@ def test_command_name_and_level(argv: list[str], name: str | None, level: str) -
     (TorchXError("backend down"), 1, "backend down"),
     (OSError(28, "No space left on device"), 1, "No space left"),
     (RuntimeError("bug"), 1, "internal error: RuntimeError: bug"),
+    (KeyError("roles"), 1, "internal error: KeyError: 'roles' (rerun with `torchx --log_level DEBUG"),
 ])
 def test_error_boundary(exc: BaseException, code: int, line: str,
                         capsys: pytest.CaptureFixture[str]) -> None:

@@ -241,14 +241,15 @@ def test_retry_policy_restarts_the_right_replicas(
     assert {k: starts.count(k) for k in expected} == expected
 
 
-def test_retries_exhausted_fails(runner: Runner, tmp_path: Path) -> None:
+@pytest.mark.parametrize("policy", list(RetryPolicy))
+def test_retries_exhausted_fails(runner: Runner, tmp_path: Path, policy: RetryPolicy) -> None:
     log = tmp_path / "starts"
-    role = sh("w", f"echo w >> {log}; exit 3", max_retries=2, retry_policy=RetryPolicy.REPLICA)
+    role = sh("w", f"echo w >> {log}; exit 3", max_retries=2, retry_policy=policy)
     final = runner.wait(runner.run(AppDef("exhaust", [role])))
     assert final is not None and final.state == AppState.FAILED
     assert final.num_restarts == 2
     assert _starts(log) == ["w", "w", "w"]
-    assert "exit code 3" in final.msg
+    assert "w[0]" in final.msg and "exit code 3" in final.msg
 
 
 # --------------------------------------------------------------------------- logs

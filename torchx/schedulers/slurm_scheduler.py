@@ -314,6 +314,9 @@ class SlurmScheduler(Scheduler[Mapping[str, CfgVal]]):
     Every Slurm call goes through :py:meth:`_run`; ``calls`` counts them.
     """
 
+    timeout = 120.0
+    """Seconds one Slurm command may take before it counts as failed."""
+
     def __init__(self, session_name: str, **kwargs: Any) -> None:
         super().__init__("slurm", session_name)
         self.calls = 0
@@ -324,7 +327,13 @@ class SlurmScheduler(Scheduler[Mapping[str, CfgVal]]):
         """Run a Slurm command; its stdout, or SlurmCommandError with its stderr."""
         self.calls += 1
         try:
-            p = subprocess.run(cmd, input=input, capture_output=True, text=True, timeout=120)
+            p = subprocess.run(cmd, input=input, capture_output=True, text=True,
+                               timeout=self.timeout)
+        except subprocess.TimeoutExpired:
+            raise SlurmCommandError(
+                f"`{' '.join(cmd[:2])}` gave no answer within {self.timeout:g} s: check that"
+                " slurmctld is up (`sinfo`) and retry"
+            ) from None
         except FileNotFoundError:
             raise SlurmCommandError(
                 f"Slurm command `{cmd[0]}` not found on PATH: run torchx where the Slurm client"

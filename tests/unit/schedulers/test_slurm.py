@@ -147,6 +147,18 @@ def test_multiline_slurm_errors_become_one_line(monkeypatch: pytest.MonkeyPatch,
     assert str(e.value) == "`scancel 1` failed: scancel: error: first; second"
 
 
+def test_a_hung_slurm_command_is_a_clear_error(monkeypatch: pytest.MonkeyPatch,
+                                               tmp_path: Path) -> None:
+    fake = tmp_path / "squeue"
+    fake.write_text("#!/bin/sh\nexec sleep 30\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
+    sched = SlurmScheduler("t")
+    sched.timeout = 0.3
+    with pytest.raises(SlurmCommandError, match=r"`squeue --json` gave no answer within 0.3 s"):
+        sched.describe("1")
+
+
 class _Recording(SlurmScheduler):
     """A cluster that answers the read-only probes and records every command with its stdin."""
 

@@ -181,16 +181,16 @@ class _MoreOpts(_MyOpts):
 
 
 def test_structured_opts_source_is_parsed_once_per_class(monkeypatch: pytest.MonkeyPatch) -> None:
-    import inspect
+    from torchx.specs import api
 
     reads: list[str] = []
-    real = inspect.getsource
+    real = api._class_tree
 
-    def counting(obj: Any) -> str:
-        reads.append(obj.__name__)
-        return real(obj)
+    def counting(klass: type) -> Any:
+        reads.append(klass.__name__)
+        return real(klass)
 
-    monkeypatch.setattr(inspect, "getsource", counting)
+    monkeypatch.setattr(api, "_class_tree", counting)
     first = _MoreOpts.as_runopts()
     first.add("scribble", str, "added by a caller")  # must not leak into the next call
     second = _MoreOpts.as_runopts()
@@ -199,6 +199,31 @@ def test_structured_opts_source_is_parsed_once_per_class(monkeypatch: pytest.Mon
     assert dict(second)["cluster"].help == "Cluster to submit to."
     _MoreOpts.from_cfg({"extra": True})
     assert sorted(reads) == ["_MoreOpts", "_MyOpts"]  # one read per class in the MRO, then cached
+
+
+def test_structured_opts_top_level_class_is_cut_from_its_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    import inspect
+
+    from torchx.specs import api
+
+    def no_inspect(obj: Any) -> str:
+        raise AssertionError("the whole module was parsed")
+
+    monkeypatch.setattr(inspect, "getsource", no_inspect)
+    assert api._read_field_docs(_MoreOpts) == {"cluster": "Cluster to submit to.",
+                                                "retries": "How many times to retry.\n\nSecond paragraph.",
+                                                "tags": "Labels for the job.",
+                                                "mail_user": "Where mail goes.",
+                                                "extra": "A subclass's own field."}
+
+
+def test_structured_opts_docs_of_a_nested_class_come_through_inspect() -> None:
+    @dataclass
+    class Local(StructuredOpts):
+        depth: int = 1
+        """How deep."""
+
+    assert dict(Local.as_runopts())["depth"].help == "How deep."
 
 
 def test_structured_opts_from_cfg() -> None:

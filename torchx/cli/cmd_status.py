@@ -6,7 +6,7 @@ import argparse
 import json
 
 from torchx.cli.cmd_base import SubCommand
-from torchx.cli.common import add_handle, check_handle, get_runner, out
+from torchx.cli.common import UsageError, add_handle, check_handle, get_runner, out
 
 
 class CmdStatus(SubCommand):
@@ -24,6 +24,12 @@ class CmdStatus(SubCommand):
         if status is None:
             raise UnknownAppException(handle)
         roles = [r for r in args.roles.split(",") if r]
+        known = [r.role for r in status.roles]
+        unknown = [r for r in roles if r not in known]
+        if unknown and known:
+            raise UsageError(
+                f"job `{handle}` has no role `{unknown[0]}`; its roles: {', '.join(known)}"
+            )
         if args.json:
             data = status.to_json()
             if roles:

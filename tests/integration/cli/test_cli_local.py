@@ -111,6 +111,8 @@ def test_detach_then_manage_from_other_processes(cli: Cli) -> None:
     assert "State: SUCCEEDED" in cli.ok("status", handle)
     only = json.loads(cli.ok("status", "--json", "--roles", "reader", handle))
     assert [r["role"] for r in only["roles"]] == ["reader"]
+    p = cli("status", "--roles", "reader,writer", handle)
+    assert p.returncode == 2 and "has no role `writer`; its roles: trainer, reader" in p.stderr
 
     logs = cli.ok("log", handle).splitlines()
     assert {line.split(" ")[0] for line in logs} == {"trainer/0", "trainer/1", "reader/0", "reader/1"}

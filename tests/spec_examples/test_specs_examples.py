@@ -167,3 +167,37 @@ def test_user_notes_dryrun_example_arguments() -> None:
 
 def test_examples_do_not_leak_env() -> None:
     assert "TORCHX_CUSTOM_NAMED_RESOURCES" not in os.environ
+
+
+def _user_notes_command(marker: str) -> list[str]:
+    import re
+    import shlex
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "spec" / "user-notes.md").read_text()
+    found = [b.strip() for b in re.findall(r"```shell\n(.*?)```", text, re.S) if marker in b]
+    assert len(found) == 1, found
+    return shlex.split(found[0])
+
+
+def _torchx(argv: list[str], cwd: Path) -> Any:
+    import subprocess
+
+    assert argv[0] == "torchx"
+    return subprocess.run([sys.executable, "-m", "torchx.cli.main", *argv[1:]], cwd=cwd,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_user_notes_component_help_command(tmp_path: Path) -> None:
+    """`torchx run -s local_cwd dist.ddp --help`: the usage names the whole command."""
+    p = _torchx(_user_notes_command("dist.ddp --help"), tmp_path)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.startswith("usage: torchx run dist.ddp "), p.stdout[:200]
+    assert "Distributed data parallel training with torchrun" in p.stdout
+    assert "-j J" in p.stdout and "--script SCRIPT" in p.stdout
+
+
+def test_user_notes_dryrun_command(tmp_path: Path) -> None:
+    """`torchx run --dryrun -s local_cwd utils.python hello.py aptg` prints the app, launches nothing."""
+    p = _torchx(_user_notes_command("utils.python hello.py aptg"), tmp_path)
+    assert p.returncode == 0, p.stderr
+    assert "torchx_utils_python" in p.stdout and '"hello.py", "aptg"' in p.stdout

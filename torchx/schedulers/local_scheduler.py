@@ -474,7 +474,9 @@ class LocalScheduler(Scheduler[Mapping[str, CfgVal]]):
         """Return soon after the app's state changes (or is already terminal), or at ``timeout``.
 
         Polls the small state file's content every 5 ms: comparing content, not mtimes, cannot
-        miss a change that lands within one filesystem timestamp tick.
+        miss a change that lands within one filesystem timestamp tick. A dead supervisor writes
+        nothing more, so every 100 ms it also checks that the supervisor is alive (or, before
+        it started, that it is not overdue) and returns when not: ``describe`` reports FAILED.
         """
         d = self._app_dir(app_id)
         if d is None:
@@ -491,15 +493,23 @@ class LocalScheduler(Scheduler[Mapping[str, CfgVal]]):
         first = content()
         # the caller read the state before calling us: it may have changed in between
         try:
-            if json.loads(first)["state"] in TERMINAL:
+            doc = json.loads(first)
+            if doc["state"] in TERMINAL:
                 return
-        except (ValueError, KeyError, TypeError):
+            sup = doc.get("supervisor")
+            overdue = float(doc.get("created") or 0) + START_TIMEOUT_S
+        except (ValueError, KeyError, TypeError, AttributeError):
             return
         deadline = time.monotonic() + timeout
+        check = time.monotonic() + 0.1
         while time.monotonic() < deadline:
             time.sleep(min(0.005, max(0.0, deadline - time.monotonic())))
             if content() != first:
                 return
+            if time.monotonic() >= check:
+                check += 0.1
+                if not _alive(sup) if sup else time.time() > overdue:
+                    return
 
     def log_iter(
         self,

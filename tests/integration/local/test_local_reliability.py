@@ -12,6 +12,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from torchx.runner import Runner
 from torchx.specs import (
     AppDef,
     AppState,
+    AppStatus,
     MalformedAppHandleException,
     RetryPolicy,
     Role,
@@ -450,17 +452,37 @@ def test_supervisor_killed_is_reported_and_cancel_cleans_up(runner: Runner, home
     for _ in runner.log_lines(h, "w", 0, should_tail=True):
         break
     state = json.loads(Path(home, "apps", app_id(h), "state.json").read_text())
+    waited = _start_wait(runner, h)  # no state change will ever come: the hook must notice
+    time.sleep(0.2)  # let the wait reach the hook (the test holds either way)
     os.kill(state["supervisor"]["pid"], signal.SIGKILL)
     assert wait_gone(lambda: [p for p in [state["supervisor"]["pid"]]
                               if os.path.exists(f"/proc/{p}/stat")
                               and open(f"/proc/{p}/stat").read().split(") ")[1][0] != "Z"]) == []
-    status = runner.status(h)
+    status = waited()
     assert status is not None and status.state == AppState.FAILED
     assert "supervisor" in status.msg
     assert len(marked_pids(app_id(h) + "/")) == 2  # its processes are still there...
     runner.cancel(h)  # ...until cancelled
     assert runner.status(h).state == AppState.CANCELLED  # type: ignore[union-attr]
     assert_no_processes(h)
+
+
+def _start_wait(runner: Runner, h: str) -> Callable[[], AppStatus | None]:
+    """Start ``runner.wait(h, wait_interval=3600)`` in a thread; the result fails the test if
+    the wait has not returned 30 s later (it would otherwise sleep the whole interval)."""
+    import threading
+
+    result: list[AppStatus | None] = []
+    t = threading.Thread(target=lambda: result.append(runner.wait(h, wait_interval=3600)),
+                         daemon=True)
+    t.start()
+
+    def join() -> AppStatus | None:
+        t.join(30)
+        assert not t.is_alive(), "wait() did not notice the end"
+        return result[0]
+
+    return join
 
 
 def test_wait_hook_returns_at_once_for_a_finished_app(runner: Runner) -> None:

@@ -44,13 +44,14 @@ def wait(sched: DockerScheduler, app_id: str, timeout: float = 60) -> Any:
     raise AssertionError(f"{app_id} not done after {timeout}s: {sched.describe(app_id)}")
 
 
-def wait_running(sched: DockerScheduler, app_id: str) -> None:
-    for _ in range(200):
+def wait_running(sched: DockerScheduler, app_id: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout  # generous: a loaded CI machine starts slowly
+    while time.monotonic() < deadline:
         desc = sched.describe(app_id)
         if desc is not None and desc.state == AppState.RUNNING:
             return
         time.sleep(0.05)
-    raise AssertionError(f"{app_id} never ran")
+    raise AssertionError(f"{app_id} not RUNNING after {timeout}s: {sched.describe(app_id)}")
 
 
 def test_success_and_failure_with_exit_code(sched: DockerScheduler) -> None:
@@ -115,9 +116,8 @@ import time
 from torchx.schedulers.docker_scheduler import create_scheduler
 s = create_scheduler("other")
 print(s.describe({app_id!r}).state.name)
-for _ in range(100):
-    lines = list(s.log_iter({app_id!r}, "r", 0))
-    if lines: break
+deadline = time.monotonic() + 30
+while not (lines := list(s.log_iter({app_id!r}, "r", 0))) and time.monotonic() < deadline:
     time.sleep(0.05)
 print(lines[0], end="")
 s.cancel({app_id!r})

@@ -7,7 +7,8 @@
   added to the first component) so nothing runs and the cluster stays idle.
 - status of 100 apps: ``describe_many`` of 100 live (held) jobs against one raw
   ``squeue --json`` call; the naive loop of 100 ``describe`` calls; and the same 100 as if
-  squeue had forgotten them (its answer emptied; sacct / the jobcomp log read for real).
+  squeue had forgotten them (cancelled, then squeue's answer emptied; sacct / the jobcomp log
+  read for real).
   Slurm calls are counted at the scheduler's ``_run`` seam.
 Every job it submits is scancelled at the end.
 """
@@ -104,7 +105,12 @@ def main() -> None:
         def forgotten(cmd: list[str], input: str | None = None) -> str:
             return '{"jobs": []}' if cmd[0] == "squeue" else real_run(cmd, input)
 
+        # cancel them so they end (the jobcomp log records ended jobs only), wait for the records
+        subprocess.run(["scancel", *ids], capture_output=True, check=True)
         sched._run = forgotten  # type: ignore[method-assign]
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and None in sched.describe_many(ids).values():
+            time.sleep(0.5)
         sched.calls = 0
         t0 = time.perf_counter()
         got = sched.describe_many(ids)

@@ -66,7 +66,8 @@ def test_cancel(sched: TrackingScheduler) -> None:
 
 
 def test_tail_logs_while_running(sched: TrackingScheduler) -> None:
-    cmd = "for i in 1 2 3 4; do echo line $i; echo noise >&2; sleep 0.5; done"
+    # ~4 s, so the first line is read while the job still runs even on a loaded machine
+    cmd = "for i in 1 2 3 4; do echo line $i; echo noise >&2; sleep 1; done"
     app_id = sched.run_app(specs.AppDef("tail", [role(cmd=cmd)]))
     sched.wait(app_id, until={AppState.RUNNING})
     seen = []

@@ -24,7 +24,7 @@ import json
 import os
 import re
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -550,21 +550,25 @@ class LocalScheduler(Scheduler[Mapping[str, CfgVal]]):
             st = self._state(app_id)
             return st is None or st["state"] in TERMINAL
 
+        idx_path = path[: -len(".log")] + ".idx"
+        since_ms = None if since is None else int(since.timestamp() * 1000)
+        until_ms = None if until is None else int(until.timestamp() * 1000)
         start: int | None = 0
         end: int | None = None
-        if since is not None or until is not None:
-            idx = read_index(path[: -len(".log")] + ".idx")
-            start, end = offsets_for(
-                idx,
-                None if since is None else int(since.timestamp() * 1000),
-                None if until is None else int(until.timestamp() * 1000),
-            )
+        if since_ms is not None or until_ms is not None:
+            start, end = offsets_for(read_index(idx_path), since_ms, until_ms)
             if start is None:  # nothing written since `since` yet
                 if not should_tail:
                     return iter(())
                 start = os.path.getsize(path) if os.path.exists(path) else 0
         assert start is not None
-        lines = iter_lines(path, start, end, done if should_tail and end is None else None)
+        follow: Callable[[], bool] | None = done if should_tail and end is None else None
+        end_when_done: Callable[[], int | None] | None = None
+        if follow is not None and until_ms is not None:
+            u = until_ms  # follow until `until` passes, then stop at its offset in the index
+            follow = lambda: time.time() * 1000 > u or done()  # noqa: E731
+            end_when_done = lambda: offsets_for(read_index(idx_path), None, u)[1]  # noqa: E731
+        lines = iter_lines(path, start, end, follow, end_when_done=end_when_done)
         return filter_regex(regex, lines) if regex else lines
 
 

@@ -51,10 +51,12 @@ def iter_lines(
     end: int | None = None,
     done: Callable[[], bool] | None = None,
     poll: float = 0.05,
+    end_when_done: Callable[[], int | None] | None = None,
 ) -> Iterator[str]:
     """Whole lines (each ending in a newline) of ``path`` from byte ``start`` up to ``end``.
 
-    With ``done``, keeps following the file until ``done()`` is true, then reads what is left.
+    With ``done``, keeps following the file until ``done()`` is true, then reads what is left
+    (up to ``end_when_done()`` when given: an end only known once following stops).
     A trailing partial line is only returned once the file is finished.
     """
     rest = b""
@@ -68,7 +70,7 @@ def iter_lines(
         while not done():
             time.sleep(poll)
             if os.path.exists(path):
-                yield from iter_lines(path, start, end, done, poll)
+                yield from iter_lines(path, start, end, done, poll, end_when_done)
                 return
         return
     try:
@@ -86,10 +88,16 @@ def iter_lines(
                 continue
             if finishing or (end is not None and pos >= end):
                 break
-            if done is not None and done():
-                finishing = True  # the writer has stopped: one last read
-                continue
-            time.sleep(poll)
+            assert done is not None  # else finishing
+            if not done():
+                time.sleep(poll)
+                if end_when_done is None or not done():  # (asked again right before reading
+                    continue  # when the end depends on it: nothing newer is read)
+            finishing = True  # the writer has stopped: one last read
+            if end_when_done is not None:
+                end = end_when_done()
+                if end is not None and pos >= end:
+                    break
         if rest:
             yield rest.decode("utf-8", "replace") + "\n"
     finally:

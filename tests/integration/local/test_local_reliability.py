@@ -305,6 +305,21 @@ def test_log_filters_streams_and_time_window(runner: Runner, tmp_path: Path) -> 
     assert list(runner.log_lines(h, "w", 0, since=later)) == []
 
 
+def test_tail_with_until_stops_at_until(runner: Runner) -> None:
+    prog = "import time\nfor _ in range(400):\n    print(int(time.time() * 1000))\n    time.sleep(0.05)\n"
+    h = runner.run(AppDef("until", [Role("w", image="", entrypoint=PY, args=["-c", prog])]))
+    next(iter(runner.log_lines(h, "w", 0, should_tail=True)))  # it is running
+    until = datetime.now() + timedelta(seconds=1)
+    until_ms = int(until.timestamp() * 1000)
+    lines = list(runner.log_lines(h, "w", 0, until=until, should_tail=True))
+    status = runner.status(h)
+    assert status is not None and status.state == AppState.RUNNING  # returned before the end
+    assert len(lines) >= 2 and all(int(line) <= until_ms for line in lines), (until_ms, lines)
+    assert list(runner.log_lines(h, "w", 0, until=until)) == lines
+    runner.cancel(h)
+    assert runner.wait(h).state == AppState.CANCELLED  # type: ignore[union-attr]
+
+
 def home_of(handle: str, runner: Runner) -> str:
     return os.path.join(os.environ["TORCHX_HOME"], "apps", app_id(handle), "logs")
 

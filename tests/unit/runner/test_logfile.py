@@ -57,3 +57,23 @@ def test_follow_until_done_holds_back_partial_lines(tmp_path: Path) -> None:
     got = list(iter_lines(str(p), done=finished.is_set, poll=0.001))
     t.join()
     assert got == [f"line {i}\n" for i in range(20)]
+
+
+def test_end_known_only_when_following_stops(tmp_path: Path) -> None:
+    p = tmp_path / "g.log"
+    p.write_bytes(b"a\n")
+    calls: list[int] = []
+
+    def done() -> bool:  # two more lines arrive while following, then it stops
+        calls.append(1)
+        if len(calls) == 1:
+            with open(p, "ab") as f:
+                f.write(b"b\nc\n")
+        return len(calls) > 1
+
+    got = list(iter_lines(str(p), done=done, poll=0.001, end_when_done=lambda: 4))
+    assert got == ["a\n", "b\n"]  # `c` was written before the read but is past the end
+    calls.clear()
+    p.write_bytes(b"a\n")
+    got = list(iter_lines(str(p), done=done, poll=0.001, end_when_done=lambda: None))
+    assert got == ["a\n", "b\n", "c\n"]

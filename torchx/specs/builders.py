@@ -280,10 +280,14 @@ def _convert_defaults(params: list[_Param], defaults: Mapping[str, str], prog: s
     out: dict[str, Any] = {}
     for key, raw in defaults.items():
         if key not in by_name:
-            raise ComponentArgsError(
-                f"{prog}: configured default `{key}` is not an option of this component"
-                + _suggest(key, list(by_name), "options")
+            # like unknown keys elsewhere in .torchxconfig: warn, name the valid ones, go on
+            import logging
+
+            logging.getLogger(__name__).warning(
+                "%s: ignoring configured default `%s` ([component:...] in .torchxconfig): not an"
+                " option of this component%s", prog, key, _suggest(key, list(by_name), "options"),
             )
+            continue
         out[key] = _convert_value(by_name[key], raw, prog)
     return out
 

@@ -182,12 +182,21 @@ def test_argument_errors(fn: Any, argv: list[str], message: str) -> None:
     [
         ({"s": "x", "nope": 1}, None, r"unknown argument `nope`"),
         ({"s": "x", "i": "x"}, None, r"option `--i` must be int, got `x`$"),
-        ({"s": "x"}, {"ii": "1"}, r"configured default `ii` is not an option.*Did you mean `i`"),
     ],
 )
 def test_dict_argument_errors(args: dict[str, Any], defaults: dict[str, str] | None, message: str) -> None:
     with pytest.raises(ComponentArgsError, match=message):
         materialize_appdef(typed, args, defaults)
+
+
+def test_unknown_configured_default_warns_naming_the_option_and_is_ignored(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    app = materialize_appdef(typed, {"s": "x"}, {"ii": "1", "i": "7"})
+    assert app.metadata["s"] == "'x'" and app.metadata["i"] == "7"
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1
+    assert "configured default `ii`" in warnings[0] and "Did you mean `i`" in warnings[0]
 
 
 def test_help_lists_options_with_docs_and_defaults(capsys: pytest.CaptureFixture[str]) -> None:

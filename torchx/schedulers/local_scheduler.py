@@ -191,6 +191,20 @@ def role_from_json(d: Mapping[str, Any]) -> Role:
     )
 
 
+def _check_role_names(roles: list[Role]) -> None:
+    """Role names become log directory names: unique, and no path tricks."""
+    seen: set[str] = set()
+    for role in roles:
+        if role.name in ("", ".", "..") or "/" in role.name or "\0" in role.name:
+            raise LocalSchedulerError(
+                f"role name `{role.name}` cannot name a log directory; rename the role"
+                " (no `/`, not empty, `.` or `..`)")
+        if role.name in seen:
+            raise LocalSchedulerError(
+                f"two roles are named `{role.name}`; give each role a unique name")
+        seen.add(role.name)
+
+
 def _count_gpus() -> int:
     import subprocess
 
@@ -262,6 +276,7 @@ class LocalScheduler(Scheduler[Mapping[str, CfgVal]]):
                     f"auto_set_cuda_visible_devices: {found} GPU(s) for {total} replicas; "
                     "use fewer replicas or unset the option"
                 )
+        _check_role_names(app.roles)
         req = LocalRequest(app_id=app_id, name=app.name, cwd=cwd, log_dir=log_dir)
         next_gpu = 0
         for role in app.roles:

@@ -435,6 +435,10 @@ def test_bad_input(runner: Runner) -> None:
         runner.status("local_cdw://torchx/x-1")
     with pytest.raises(UnknownSchedulerException, match="local_cwd"):
         runner.run(AppDef("x", [sh("w", "true")]), scheduler="local_cdw")
+    with pytest.raises(TorchXError, match="role name `../x` cannot name a log directory"):
+        runner.dryrun(AppDef("x", [sh("../x", "true")]))
+    with pytest.raises(TorchXError, match="two roles are named `w`"):
+        runner.dryrun(AppDef("x", [sh("w", "true"), sh("w", "true")]))
     with pytest.raises(InvalidRunConfigException, match="Did you mean `log_dir`"):
         runner.run(AppDef("x", [sh("w", "true")]), cfg={"log_dri": "/tmp"})
     h = runner.run(AppDef("done", [sh("w", "true")]))

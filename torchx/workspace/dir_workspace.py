@@ -112,8 +112,12 @@ def walk(root: str, rules: IgnoreRules) -> Iterator[tuple[str, str]]:
     def rec(abs_dir: str, rel_dir: str) -> Iterator[tuple[str, str]]:
         try:
             entries = sorted(os.scandir(abs_dir), key=lambda e: e.name)
+        except FileNotFoundError:
+            if rel_dir:  # a subdirectory removed while we walk is simply no longer there
+                return
+            raise WorkspaceError(f"workspace directory `{abs_dir}` does not exist") from None
         except OSError as e:
-            raise WorkspaceError(f"cannot read workspace directory {abs_dir}: {e}") from e
+            raise WorkspaceError(f"cannot read workspace directory `{abs_dir}`: {e}") from e
         for entry in entries:
             rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
             ignored = rules.ignored(rel)
@@ -123,7 +127,7 @@ def walk(root: str, rules: IgnoreRules) -> Iterator[tuple[str, str]]:
                 sub = list(rec(entry.path, rel))
                 if sub:
                     yield from sub
-                elif not ignored:
+                elif not ignored and os.path.isdir(entry.path):  # empty, and still there
                     yield entry.path, rel
             elif not ignored:
                 yield entry.path, rel

@@ -141,14 +141,18 @@ def _context(workspace: Workspace) -> _Context:
     return _Context(files, dockerfile, name)
 
 
-def _entry(path: str) -> tuple[os.stat_result, bytes]:
-    """lstat and content (file bytes, link target, or empty for a directory)."""
-    st = os.lstat(path)
-    if stat.S_ISLNK(st.st_mode):
-        return st, os.readlink(path).encode()
-    if stat.S_ISREG(st.st_mode):
-        with open(path, "rb") as f:
-            return st, f.read()
+def _entry(path: str) -> tuple[os.stat_result, bytes] | None:
+    """lstat and content (file bytes, link target, or empty for a directory); None when the
+    entry vanished after the directory was listed (it is no longer part of the workspace)."""
+    try:
+        st = os.lstat(path)
+        if stat.S_ISLNK(st.st_mode):
+            return st, os.readlink(path).encode()
+        if stat.S_ISREG(st.st_mode):
+            with open(path, "rb") as f:
+                return st, f.read()
+    except FileNotFoundError:
+        return None
     return st, b""
 
 
@@ -170,7 +174,9 @@ def workspace_digest(workspace: Workspace, base_id: str) -> str:
     ctx = _context(workspace)
     h = _start_digest(base_id, ctx)
     for path, arcname in ctx.files:
-        h.update(f"{arcname}\0{_entry_key(*_entry(path))}\0".encode())
+        entry = _entry(path)
+        if entry is not None:
+            h.update(f"{arcname}\0{_entry_key(*entry)}\0".encode())
     return str(h.hexdigest())
 
 
@@ -185,7 +191,10 @@ def _tar(
     buf = tempfile.SpooledTemporaryFile(max_size=64 << 20)
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for path, arcname in ctx.files:
-            st, data = _entry(path)
+            entry = _entry(path)
+            if entry is None:
+                continue
+            st, data = entry
             key = manifest[arcname] = _entry_key(st, data)
             h.update(f"{arcname}\0{key}\0".encode())
             if have.get(arcname) == key:

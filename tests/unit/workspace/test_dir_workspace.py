@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -99,3 +100,26 @@ def test_dir_mixin_dryrun_has_no_side_effects_then_build_copies(tmp_path: Path) 
     mixin.build_workspaces([role], cfg, dryrun=False)
     assert (job_dir / "a.py").read_text() == "a"
     assert "job_dir" in mixin.workspace_opts()
+
+
+def test_walk_skips_a_subdirectory_removed_while_walking(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "a.txt").write_text("a")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "b.txt").write_text("b")
+    real_scandir = os.scandir
+
+    def scandir_after_removal(path: str) -> object:
+        if os.path.basename(path) == "sub":  # listed by the parent, removed before we enter it
+            shutil.rmtree(path)
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir_after_removal)
+    assert [rel for _, rel in walk(str(tmp_path), IgnoreRules.load(str(tmp_path), ".x"))] == ["a.txt"]
+
+
+def test_walk_of_a_missing_root_says_which_directory(tmp_path: Path) -> None:
+    missing = tmp_path / "nope"
+    with pytest.raises(WorkspaceError, match=r"workspace directory `.*nope` does not exist"):
+        list(walk(str(missing), IgnoreRules.load(str(tmp_path), ".x")))

@@ -157,3 +157,18 @@ def test_modules_import_without_the_docker_sdk() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert "pip install 'torchx[docker]'" in out.stdout
+
+
+def test_a_file_deleted_while_the_workspace_is_read_is_left_out(tmp_path: Path) -> None:
+    """A busy directory (e.g. /tmp) changes under the scan: a vanished file is not an error."""
+    (tmp_path / "keep.py").write_text("print('kept')\n")
+    (tmp_path / "gone.tmp").write_text("short-lived\n")
+    ws = Workspace({str(tmp_path): ""})
+    ctx = _context(ws)
+    assert [a for _, a in ctx.files] == ["gone.tmp", "keep.py"]
+    (tmp_path / "gone.tmp").unlink()
+    buf, digest, manifest = _tar("sha256:base", ctx)
+    assert list(manifest) == ["keep.py"]
+    with tarfile.open(fileobj=buf) as tar:
+        assert "gone.tmp" not in tar.getnames() and "keep.py" in tar.getnames()
+    assert digest == workspace_digest(ws, "sha256:base")

@@ -110,8 +110,8 @@ def test_walk_skips_a_subdirectory_removed_while_walking(
     (tmp_path / "sub" / "b.txt").write_text("b")
     real_scandir = os.scandir
 
-    def scandir_after_removal(path: str) -> object:
-        if os.path.basename(path) == "sub":  # listed by the parent, removed before we enter it
+    def scandir_after_removal(path: str | int) -> object:
+        if isinstance(path, str) and os.path.basename(path) == "sub":  # removed before entered
             shutil.rmtree(path)
         return real_scandir(path)
 

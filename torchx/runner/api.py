@@ -165,12 +165,14 @@ class Runner:
         from torchx.runner import config
 
         config.apply(scheduler, resolved_cfg, opts=sched.run_opts())
-        env = _tracker_env()
-        env["TORCHX_JOB_ID"] = make_app_handle(scheduler, self._name, macros.app_id)
+        # the role's own env may override tracker settings, never this run's identity (an
+        # AppDef from describe() carries the previous run's)
+        ids = {"TORCHX_JOB_ID": make_app_handle(scheduler, self._name, macros.app_id)}
         if parent_run_id:
-            env["TORCHX_PARENT_RUN_ID"] = parent_run_id
+            ids["TORCHX_PARENT_RUN_ID"] = parent_run_id
+        tracker_env = _tracker_env()
         for role in app.roles:
-            role.env = {**env, **role.env}
+            role.env = {**tracker_env, **role.env, **ids}
         build = getattr(sched, "build_workspaces", None)
         if callable(build):
             ws = Workspace.from_str(workspace) if isinstance(workspace, str) else workspace

@@ -146,6 +146,11 @@ def test_job_id_and_parent_run_id_are_injected_into_every_role(
         assert role.env["TORCHX_JOB_ID"] == "fake://sess/${app_id}"
         assert role.env["TORCHX_PARENT_RUN_ID"] == "parent-1"
     assert sent.roles[0].env["A"] == "1"
+    stale = app()  # e.g. an AppDef from describe(): it carries the previous run's identity
+    stale.roles[0].env.update(TORCHX_JOB_ID="fake://sess/old", TORCHX_PARENT_RUN_ID="old")
+    info = runner.dryrun(stale, scheduler="fake", parent_run_id="parent-2")
+    assert info.request["app"].roles[0].env["TORCHX_JOB_ID"] == "fake://sess/${app_id}"
+    assert info.request["app"].roles[0].env["TORCHX_PARENT_RUN_ID"] == "parent-2"
     runner.run(app(), scheduler="fake")
     assert "TORCHX_PARENT_RUN_ID" not in schedulers["fake"].apps["app1"].request["app"].roles[0].env
 

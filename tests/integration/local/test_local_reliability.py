@@ -75,14 +75,17 @@ def test_status_log_list_cancel_delete_from_a_second_process(runner: Runner, hom
         h = {h!r}
         with get_runner() as r:
             st = r.status(h)
+            desc = r.describe(h)
+            roles = [(ro.name, ro.num_replicas, ro.entrypoint) for ro in desc.roles]
             lines = list(r.log_lines(h, "w", 0))
             listed = [a.app_handle for a in r.list("local_cwd")]
             r.cancel(h)
             final = r.wait(h, wait_interval=30)
-            print(json.dumps([st.state.name, lines, listed, final.state.name]))
+            print(json.dumps([st.state.name, roles, lines, listed, final.state.name]))
     """, home)
-    state, lines, listed, final = json.loads(out)
+    state, roles, lines, listed, final = json.loads(out)
     assert state == "RUNNING"
+    assert roles == [["w", 2, "sh"]]
     assert lines == ["started\n"]
     assert h in listed
     assert final == "CANCELLED"

@@ -338,15 +338,16 @@ def test_tail_follows_a_running_app_to_its_end(runner: Runner) -> None:
 def test_replica_environment_macros_and_cwd(runner: Runner, tmp_path: Path,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    script = ('echo "$TORCHX_JOB_ID|$TORCHX_RANK0_HOST|$PYTHONUNBUFFERED|$MINE|$1|$(pwd)";'
-              ' test -n "$TORCHELASTIC_ERROR_FILE"')
+    monkeypatch.setenv("FROM_LAUNCHER", "inherited")
+    script = ('echo "$TORCHX_JOB_ID|$TORCHX_RANK0_HOST|$PYTHONUNBUFFERED|$MINE|$1|$(pwd)'
+              '|$FROM_LAUNCHER"; test -n "$TORCHELASTIC_ERROR_FILE"')
     role = Role("w", image="", entrypoint="sh", args=["-c", script, "sh", "${replica_id}"],
                 num_replicas=2, env={"MINE": "${app_id}"})
     h = runner.run(AppDef("env", [role]))
     assert runner.wait(h).state == AppState.SUCCEEDED  # type: ignore[union-attr]
     for k in (0, 1):
         (line,) = runner.log_lines(h, "w", k)
-        assert line == f"{h}|localhost|1|{app_id(h)}|{k}|{tmp_path}\n"
+        assert line == f"{h}|localhost|1|{app_id(h)}|{k}|{tmp_path}|inherited\n"
     assert app_id(h).startswith("env-")
 
 

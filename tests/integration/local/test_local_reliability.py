@@ -372,12 +372,14 @@ def test_log_dir_prepend_cwd_and_cuda_devices(runner: Runner, tmp_path: Path,
 
 
 def test_journal_is_private(runner: Runner, home: str) -> None:
-    h = runner.run(AppDef("private", [sh("w", "true")]))
+    h = runner.run(AppDef("private", [sh("w", "echo secret")]))
     runner.wait(h)
     assert os.stat(home).st_mode & 0o777 == 0o700
     app_dir = os.path.join(home, "apps", app_id(h))
     assert os.stat(app_dir).st_mode & 0o777 == 0o700
-    assert os.stat(os.path.join(app_dir, "state.json")).st_mode & 0o777 == 0o600
+    for name in ("state.json", "request.json", "logs/w/0/combined.log", "logs/w/0/stdout.idx"):
+        assert os.stat(os.path.join(app_dir, name)).st_mode & 0o777 == 0o600, name
+    assert os.stat(os.path.join(app_dir, "logs")).st_mode & 0o777 == 0o700
 
 
 def test_state_file_is_never_torn(runner: Runner, home: str) -> None:

@@ -448,9 +448,11 @@ class Supervisor:
             else:
                 self.role_restarts[r.role] += 1
                 restart = [x for x in self.replicas if policy == "APPLICATION" or x.role == r.role]
-                self.terminate([x for x in restart if x is not r])
                 for x in restart:
                     x.restarts += 1
+            # stop what is left of them, the failed one's leftover daemons included: a restart
+            # must not find its previous attempt still holding ports or files
+            self.terminate(restart)
             self.failed = [x for x in self.failed if x not in restart]
             for x in restart:
                 self.spawn(x)

@@ -247,6 +247,22 @@ def test_retry_policy_restarts_the_right_replicas(
 
 
 @pytest.mark.parametrize("policy", list(RetryPolicy))
+def test_restart_stops_the_failed_attempts_leftovers(
+        runner: Runner, tmp_path: Path, policy: RetryPolicy) -> None:
+    """The first attempt leaves a setsid daemon and fails; the second checks it is gone."""
+    pidfile = tmp_path / "daemon.pid"
+    script = (
+        f"if [ ! -e {pidfile} ]; then setsid sleep 600 & echo $! > {pidfile}; exit 1; fi; "
+        f"p=$(cat {pidfile}); "
+        "if [ -e /proc/$p ] && ! grep -q ') Z' /proc/$p/stat; then echo alive; exit 2; fi"
+    )
+    role = sh("w", script, max_retries=1, retry_policy=policy)
+    final = runner.wait(runner.run(AppDef("leftover", [role])))
+    assert final is not None and final.state == AppState.SUCCEEDED, final.msg if final else None
+    assert final.num_restarts == 1
+
+
+@pytest.mark.parametrize("policy", list(RetryPolicy))
 def test_retries_exhausted_fails(runner: Runner, tmp_path: Path, policy: RetryPolicy) -> None:
     log = tmp_path / "starts"
     role = sh("w", f"echo w >> {log}; exit 3", max_retries=2, retry_policy=policy)

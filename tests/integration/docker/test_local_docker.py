@@ -228,3 +228,18 @@ def test_docker_unreachable_says_where_and_how(tmp_path: Path) -> None:
     last = out.stderr.strip().splitlines()[-1]
     assert f"cannot reach Docker Engine at unix://{tmp_path}/no.sock" in last
     assert "dockerd" in last and "DockerUnavailableError" in last
+
+
+def test_runner_wait_wakes_on_the_change_not_after_wait_interval(runner: Any) -> None:
+    """With wait_interval an hour, wait() must still return once the app ends: the scheduler's
+    wait_for_change hook is woken by the containers' state change."""
+    import threading
+
+    handle = runner.run(sh_app("sleep 1; exit 0"), scheduler="local_docker")
+    result: list[Any] = []
+    waiter = threading.Thread(target=lambda: result.append(runner.wait(handle, wait_interval=3600)),
+                              daemon=True)
+    waiter.start()
+    waiter.join(timeout=60)
+    assert not waiter.is_alive(), "wait() slept through the app's end"
+    assert result[0] is not None and result[0].state == AppState.SUCCEEDED

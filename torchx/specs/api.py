@@ -430,18 +430,13 @@ class AppStatus:
             raise AppStatusError(self)
 
     def to_json(self) -> dict[str, Any]:
-        """A JSON-serialisable dict (states by name; the error message parsed when it is JSON)."""
-        err: Any = self.structured_error_msg
-        if err != NONE:
-            try:
-                err = json.loads(err)
-            except ValueError:
-                pass
+        """A JSON-serialisable dict: states by name, error messages parsed when they are JSON
+        and ``null`` when absent."""
         return {
             "state": self.state.name,
             "num_restarts": self.num_restarts,
             "msg": self.msg,
-            "structured_error_msg": err,
+            "structured_error_msg": _json_error(self.structured_error_msg),
             "url": self.ui_url,
             "roles": [
                 {
@@ -452,7 +447,7 @@ class AppStatus:
                             "state": rep.state.name,
                             "role": rep.role,
                             "hostname": rep.hostname,
-                            "structured_error_msg": rep.structured_error_msg,
+                            "structured_error_msg": _json_error(rep.structured_error_msg),
                         }
                         for rep in r.replicas
                     ],
@@ -489,6 +484,16 @@ class AppStatus:
 
     def __str__(self) -> str:
         return self.format()
+
+
+def _json_error(structured: str) -> Any:
+    """None for the NONE placeholder, the parsed JSON of an error file, or the text as is."""
+    if structured == NONE:
+        return None
+    try:
+        return json.loads(structured)
+    except ValueError:
+        return structured
 
 
 def _indent(text: str, n: int) -> str:

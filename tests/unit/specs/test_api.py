@@ -376,8 +376,11 @@ def test_app_status_to_json() -> None:
     assert js["state"] == "FAILED" and js["structured_error_msg"] == {"message": "x"}
     assert js["roles"][0]["replicas"][0] == {
         "id": 0, "state": "RUNNING", "role": "ps", "hostname": "host1",
-        "structured_error_msg": specs.NONE,
+        "structured_error_msg": None,
     }
+    assert AppStatus(AppState.SUCCEEDED).to_json()["structured_error_msg"] is None
+    assert AppStatus(AppState.FAILED, structured_error_msg="plain").to_json()[
+        "structured_error_msg"] == "plain"
 
 
 # --------------------------------------------------------------------------- handles

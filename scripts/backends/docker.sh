@@ -65,7 +65,11 @@ fi
 if ! docker image inspect local/python-torch:2.13.0 >/dev/null 2>&1; then
   echo "building local/python-torch:2.13.0 (debootstrap + torch CPU, about 2 min)" >&2
   r=$(mktemp -d)
-  debootstrap --variant=minbase --include=python3 bookworm "$r" http://deb.debian.org/debian >/dev/null
+  # the Debian mirror this machine's apt already uses (first URIs/deb line of its sources)
+  mirror=$(grep -hs -m1 -oP '^URIs:\s*\K\S+' /etc/apt/sources.list.d/*.sources | head -n1)
+  [ -n "$mirror" ] || mirror=$(awk '/^deb /{print $2; exit}' /etc/apt/sources.list 2>/dev/null)
+  [ -n "$mirror" ] || { echo "no Debian mirror in /etc/apt sources for debootstrap" >&2; exit 1; }
+  debootstrap --variant=minbase --include=python3 bookworm "$r" "$mirror" >/dev/null
   site="$r/usr/local/lib/python3.11/dist-packages"
   # torch 2.13.0 CPU is the one torch wheel on this machine's disk (pip's find-links)
   "$(dirname "$0")/../../.venv/bin/pip" install -q --no-compile --target "$site" torch==2.13.0 numpy \

@@ -53,6 +53,7 @@ from torchx.specs.api import (
     RetryPolicy,
     Role,
     RoleStatus,
+    StructuredOpts,
     TorchXError,
     UnknownAppException,
     macros,
@@ -82,31 +83,15 @@ class LocalSchedulerError(TorchXError):
 
 
 @dataclass
-class LocalOpts:
-    """The run options of local_cwd (declared by :py:func:`local_opts`)."""
+class LocalOpts(StructuredOpts):
+    """The run options of local_cwd."""
 
     log_dir: str | None = None
+    """directory for the logs (`<log_dir>/<app_id>/<role>/<k>/`); default: the app's journal under $TORCHX_HOME"""
     prepend_cwd: bool = False
+    """put the current directory first on each replica's PATH"""
     auto_set_cuda_visible_devices: bool = False
-
-    @staticmethod
-    def from_cfg(cfg: Mapping[str, CfgVal]) -> LocalOpts:
-        r = local_opts().resolve(cfg)
-        return LocalOpts(r["log_dir"], bool(r["prepend_cwd"]),  # type: ignore[arg-type]
-                         bool(r["auto_set_cuda_visible_devices"]))
-
-
-def local_opts() -> runopts:
-    """Declared by hand rather than from a StructuredOpts: it keeps `torchx run` fast."""
-    opts = runopts()
-    opts.add("log_dir", str, "directory for the logs (`<log_dir>/<app_id>/<role>/<k>/`);"
-             " default: the app's journal under $TORCHX_HOME")
-    opts.add("prepend_cwd", bool, "put the current directory first on each replica's PATH",
-             default=False)
-    opts.add("auto_set_cuda_visible_devices", bool,
-             "split the GPUs `nvidia-smi -L` lists among the replicas (CUDA_VISIBLE_DEVICES)",
-             default=False)
-    return opts
+    """split the GPUs `nvidia-smi -L` lists among the replicas (CUDA_VISIBLE_DEVICES)"""
 
 
 # --------------------------------------------------------------------------- request
@@ -238,7 +223,7 @@ class LocalScheduler(Scheduler[Mapping[str, CfgVal]]):
         self._launched: list[int] = []
 
     def _run_opts(self) -> runopts:
-        return local_opts()
+        return LocalOpts.as_runopts()
 
     # ---- paths
 

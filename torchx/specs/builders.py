@@ -16,11 +16,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
+from torchx.specs.api import _FALSE as _CFG_FALSE
+from torchx.specs.api import _TRUE as _CFG_TRUE
 from torchx.specs.api import AppDef, TorchXError, _suggest, _unwrap_optional
 from torchx.specs.file_linter import describe_type, parse_docstring, type_hints
 
-_TRUE = {"true", "1", "yes", "y", "on", "t"}
-_FALSE = {"false", "0", "no", "n", "off", "f"}
+_TRUE = _CFG_TRUE | {"t"}  # component flags also take argparse-style `t`/`f`
+_FALSE = _CFG_FALSE | {"f"}
 _EMPTY = inspect.Parameter.empty
 
 

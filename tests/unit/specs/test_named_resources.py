@@ -38,7 +38,7 @@ def test_generic_sizes(name: str, cpu: int, gpu: int, mem_gib: float) -> None:
         ("m5.large", 2, 0, 8, 0, 0),
         ("m5.24xlarge", 96, 0, 384, 0, 0),
         ("m5d.metal", 96, 0, 384, 0, 0),
-        ("c5.18xlarge", 72, 0, 144, 0, 0),
+        ("c5.18xlarge", 72, 0, 142, 0, 0),
         ("p3.2xlarge", 8, 1, 61, 0, 0),
         ("p3.8xlarge", 32, 4, 244, 0, 0),
         ("p3.16xlarge", 64, 8, 488, 0, 0),

@@ -23,12 +23,16 @@ default) would need a watcher process that counts retries and restarts the group
 ``# note:`` saying so, ``schedule`` logs it as a warning, and ``describe`` reports the roles
 with ``retry_policy=REPLICA``. A replica with retries left shows RUNNING while it is restarted,
 so its failure does not stop the others.
+
+Overlay ``set_overlay(role, "docker", "container", {...})`` targets each replica's
+``containers.create`` kwargs (macros filled in; ``name``/``detach`` and torchx labels are ours).
 """
 
 from __future__ import annotations
 
 import fnmatch
 import functools
+import json
 import logging
 import os
 import re
@@ -66,6 +70,7 @@ from torchx.specs.api import (
     make_app_handle,
     runopts,
 )
+from torchx.specs.overlays import OverlaySpec, apply_overlay
 from torchx.workspace.api import WorkspaceBuild
 from torchx.workspace.docker_workspace import DockerWorkspaceMixin, ensure_image
 
@@ -110,6 +115,8 @@ def _opts() -> runopts:
     return DockerOpts.as_runopts()
 
 
+CONTAINER_OVERLAY = OverlaySpec("docker", "container", blocklist=("name", "detach"))
+
 # --------------------------------------------------------------------------- request
 
 
@@ -134,6 +141,7 @@ class DockerContainer:
     devices: list[str] = field(default_factory=list)
     max_retries: int = 0
     privileged: bool = False
+    overlay: dict[str, Any] = field(default_factory=dict)  # merged into the create kwargs last
 
     def docker_run(self, network: str) -> str:
         """The equivalent ``docker run`` command line."""
@@ -159,7 +167,10 @@ class DockerContainer:
             parts.append("--privileged")
         parts.append(" ".join([f"--entrypoint {q(self.entrypoint)} {q(self.image)}",
                                *(q(a) for a in self.args)]))
-        return " \\\n    ".join(parts)
+        run = " \\\n    ".join(parts)
+        if self.overlay:
+            run = f"# overlay (containers.create kwargs): {json.dumps(self.overlay)}\n{run}"
+        return run
 
 
 @dataclass
@@ -279,6 +290,7 @@ def app_to_job(
                 devices=devices,
                 max_retries=role.max_retries,
                 privileged=opts.privileged,
+                overlay=CONTAINER_OVERLAY.get(r),
             ))
     builds = builds or {}
     plans = [builds[r.image] for r in app.roles if r.workspace and r.image in builds]
@@ -315,6 +327,9 @@ def create_kwargs(
         kwargs["device_requests"] = [{"count": c.gpus, "capabilities": [["gpu"]]}]
     if c.max_retries:
         kwargs["restart_policy"] = {"Name": "on-failure", "MaximumRetryCount": c.max_retries}
+    if c.overlay:
+        apply_overlay(kwargs, c.overlay)
+        kwargs["labels"] = {**(kwargs.get("labels") or {}), **c.labels}
     return kwargs
 
 

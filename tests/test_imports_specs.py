@@ -35,7 +35,9 @@ def _baseline() -> set[str]:
 
 
 @pytest.mark.parametrize(
-    "module", ["torchx", "torchx.specs", "torchx.specs.overlays", "torchx.specs.named_resources_aws"]
+    "module",
+    ["torchx", "torchx.specs", "torchx.specs.overlays", "torchx.specs.named_resources_aws",
+     "torchx.settings"],
 )
 def test_loads_only_stdlib(module: str) -> None:
     baseline = _baseline()

@@ -58,8 +58,14 @@ def translate(e: BaseException, what: str) -> TorchXError:
                            " the region and the network")
     if is_client_error(e):
         err = getattr(e, "response", {})["Error"]
-        return TorchXError(f"{what}: {err.get('Code', 'error')}: {err.get('Message', e)}")
-    return TorchXError(f"{what}: {name}: {e}")
+        return TorchXError(f"{what}: {err.get('Code', 'error')}: {one_line(err.get('Message', e))}")
+    return TorchXError(f"{what}: {name}: {one_line(e)}")
+
+
+def one_line(text: object, limit: int = 300) -> str:
+    """``text`` as one short line: HTML tags dropped, whitespace collapsed, cut at ``limit``."""
+    flat = " ".join(re.sub(r"<[^>]*>", " ", str(text)).split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
 
 
 def aws_call(what: str, fn: Callable[..., Any], **kwargs: Any) -> Any:

@@ -48,6 +48,7 @@ from torchx.schedulers.aws_common import (
     clean_name,
     is_client_error,
     log_lines,
+    one_line,
 )
 from torchx.specs.api import (
     AppDef,
@@ -346,7 +347,7 @@ class SageMakerScheduler(Scheduler[Mapping[str, CfgVal]]):
             self._call("stop_training_job", TrainingJobName=app_id)
         except TorchXError as e:
             raise TorchXError(f"the endpoint refused to stop training job `{app_id}`; it is"
-                              f" unchanged ({e})") from None
+                              f" unchanged ({one_line(e)})") from None
 
     def log_iter(
         self,

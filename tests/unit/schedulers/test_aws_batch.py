@@ -59,12 +59,25 @@ def full_app() -> specs.AppDef:
     return specs.AppDef("My Job!", roles=[trainer, ps], metadata={"team": "ml"})
 
 
+def validate(op: str, request: dict[str, object]) -> None:
+    """Check a request against botocore's Batch schema (types, required members, enums)."""
+    import botocore.session
+    from botocore.validate import ParamValidator
+
+    model = botocore.session.get_session().get_service_model("batch")
+    report = ParamValidator().validate(request, model.operation_model(op).input_shape)
+    assert not report.has_errors(), report.generate_report()
+
+
 def test_dryrun_golden_full() -> None:
     sched = ab.create_scheduler("golden")
     cfg = {"queue": "gpu-queue", "user": "alice", "privileged": True, "share_id": "teamA",
            "priority": 7, "job_role_arn": "arn:aws:iam::1:role/job",
            "execution_role_arn": "arn:aws:iam::1:role/exec"}
-    check_golden("batch_full.txt", repr(sched.submit_dryrun(full_app(), cfg)))
+    info = sched.submit_dryrun(full_app(), cfg)
+    validate("RegisterJobDefinition", info.request.job_def)
+    validate("SubmitJob", info.request.submit_kwargs("arn:aws:batch:us-east-1:1:job-definition/x"))
+    check_golden("batch_full.txt", repr(info))
 
 
 def test_dryrun_golden_ddp() -> None:

@@ -392,15 +392,14 @@ class AWSBatchScheduler(DockerWorkspaceMixin, Scheduler[Mapping[str, CfgVal]]):
         return _opts()
 
     def _submit_dryrun(self, app: AppDef, cfg: Mapping[str, CfgVal]) -> AppDryRunInfo[BatchJob]:
-        keys = {k for k, _ in _opts()}
-        opts = AWSBatchOpts.from_cfg({k: v for k, v in cfg.items() if k in keys})
+        opts = AWSBatchOpts.from_cfg(cfg)  # resolved by submit_dryrun (workspace keys ignored)
         job = app_to_job(app, make_job_name(app.name), opts, self.session_name,
                          self.workspace_builds())
         return AppDryRunInfo(job, repr)
 
     def schedule(self, dryrun_info: AppDryRunInfo[BatchJob]) -> str:
         job: BatchJob = dryrun_info.request
-        app = dryrun_info._app
+        app = dryrun_info.app
         if app is not None:  # images rebuilt after the dryrun (workspace changed)
             ranges = job.job_def["nodeProperties"]["nodeRangeProperties"]
             for role, nr in zip(app.roles, ranges, strict=False):
@@ -488,24 +487,46 @@ class AWSBatchScheduler(DockerWorkspaceMixin, Scheduler[Mapping[str, CfgVal]]):
             out[app_id] = None if job is None else self._response(app_id, job, nodes)
         return out
 
+    def _job_exit_code(self, app_id: str, job_id: str) -> int | None:
+        """The job's exit code from its ListJobs summary (DescribeJobs of a multinode job may
+        not carry it; moto never does)."""
+        parsed = parse_app_id(app_id)
+        if parsed is None:
+            return None
+        hits = self._list_jobs(jobQueue=parsed[0],
+                               filters=[{"name": "JOB_NAME", "values": [parsed[1]]}])
+        codes = [(j.get("container") or {}).get("exitCode") for j in hits if j["jobId"] == job_id]
+        return int(codes[0]) if codes and codes[0] is not None else None
+
     def _response(self, app_id: str, job: dict[str, Any],
                   nodes: Mapping[str, dict[str, Any]]) -> DescribeAppResponse:
         state = job_state(job)
         statuses = []
         roles = job_roles(job)
+        failures = []
         for role, node_range in roles:
             rs = RoleStatus(role.name)
             for k, n in enumerate(node_range):
                 node = nodes.get(f"{job['jobId']}#{n}")
-                iface = ((node or {}).get("container") or {}).get("networkInterfaces") or [{}]
+                container = (node or {}).get("container") or {}
+                iface = container.get("networkInterfaces") or [{}]
                 rs.replicas.append(ReplicaStatus(
                     k, job_state(node) if node else state, role.name,
                     str(iface[0].get("privateIpv4Address", ""))))
+                if container.get("exitCode"):
+                    failures.append(f"{role.name}[{k}] exited with code {container['exitCode']}")
             statuses.append(rs)
+        msg = [str(job["statusReason"])] if job.get("statusReason") else []
+        if state == AppState.FAILED:
+            if not failures:
+                code = (job.get("container") or {}).get("exitCode")
+                code = code if code is not None else self._job_exit_code(app_id, job["jobId"])
+                failures = [f"exited with code {code}"] if code is not None else []
+            msg = failures + msg
         region = str(job.get("jobArn", "::::")).split(":")[3] or "us-east-1"
         return DescribeAppResponse(
             app_id=app_id, state=state, num_restarts=max(len(job.get("attempts") or []) - 1, 0),
-            msg=str(job.get("statusReason", "")),
+            msg="; ".join(msg),
             ui_url=f"https://console.aws.amazon.com/batch/home?region={region}"
                    f"#jobs/detail/{job['jobId']}",
             roles_statuses=statuses, roles=[r for r, _ in roles])

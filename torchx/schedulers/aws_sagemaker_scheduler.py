@@ -281,8 +281,7 @@ class SageMakerScheduler(Scheduler[Mapping[str, CfgVal]]):
         return _opts()
 
     def _submit_dryrun(self, app: AppDef, cfg: Mapping[str, CfgVal]) -> AppDryRunInfo[TrainingJob]:
-        keys = {k for k, _ in _opts()}
-        opts = SageMakerOpts.from_cfg({k: v for k, v in cfg.items() if k in keys})
+        opts = SageMakerOpts.from_cfg(cfg)  # resolved by submit_dryrun (workspace keys ignored)
         return AppDryRunInfo(app_to_job(app, make_job_name(app.name), opts, self.session_name), repr)
 
     def schedule(self, dryrun_info: AppDryRunInfo[TrainingJob]) -> str:
@@ -348,6 +347,10 @@ class SageMakerScheduler(Scheduler[Mapping[str, CfgVal]]):
         except TorchXError as e:
             raise TorchXError(f"the endpoint refused to stop training job `{app_id}`; it is"
                               f" unchanged ({one_line(e)})") from None
+
+    def _delete_existing(self, app_id: str) -> None:
+        """SageMaker keeps training job records: delete stops the job if it still runs."""
+        self.cancel(app_id)
 
     def log_iter(
         self,

@@ -13,6 +13,7 @@ What moto does not model, and what is tested instead:
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -20,9 +21,11 @@ from typing import Any
 import pytest
 
 import torchx.specs as specs
+from tests.backends import require
+from tests.contract import SchedulerContract
 from tests.integration.aws import moto_env
 from torchx.schedulers.aws_batch_scheduler import AWSBatchScheduler, create_scheduler
-from torchx.specs import AppState
+from torchx.specs import AppState, CfgVal
 
 BUSYBOX = "local/busybox:1"
 PYTORCH = "local/python-torch:2.13.0"
@@ -179,3 +182,31 @@ def test_unknown_app_is_none(sched: AWSBatchScheduler, queue: str) -> None:
     assert sched.describe("not-an-app-id") is None
     assert sched.describe("no-such-queue:x") is None
     sched.cancel(f"{queue}:no-such-job-1234")  # a no-op
+
+
+class TestAwsBatchContract(SchedulerContract):
+    """The scheduler contract on moto's Batch (jobs run as containers on the local Docker)."""
+
+    backend = "aws_batch"
+    unknown_app_id = f"{moto_env.QUEUE}:contract-no-such-app-0"
+    image = BUSYBOX
+    timeout = 180.0
+    poll = 0.5
+    cannot = {
+        "log_streams": "Batch sends a node's stdout and stderr to one CloudWatch stream",
+        "delete_forgets": "Batch keeps a job's record after it ends; delete cancels the job and"
+                          " deregisters its job definition",
+    }
+
+    def require_backend(self) -> None:
+        require("moto", moto_env.server_up(),
+                f"no moto server on {moto_env.ENDPOINT}: run `scripts/backends/moto.sh start`")
+        moto_env.use_moto()
+        moto_env.ensure_queue()
+
+    def run_cfg(self) -> dict[str, CfgVal]:
+        return {"queue": moto_env.QUEUE, "user": "contract"}
+
+    def normalize_dryrun(self, text: str, tmp_path: Path) -> str:
+        return re.sub(r"contract-golden-[0-9a-f]{8}", "contract-golden-<id>",
+                      super().normalize_dryrun(text, tmp_path))

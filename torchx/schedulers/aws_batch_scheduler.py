@@ -407,12 +407,23 @@ class AWSBatchScheduler(DockerWorkspaceMixin, Scheduler[Mapping[str, CfgVal]]):
         arn = self._call("register_job_definition", **job.job_def)["jobDefinitionArn"]
         try:
             resp = self._call("submit_job", **job.submit_kwargs(arn))
-        except TorchXError:
+        except TorchXError as e:
             self._deregister(arn)
+            if "does not exist" in str(e) and "queue" in str(e).lower():
+                raise TorchXError(f"job queue `{job.queue}` does not exist: pass an existing one"
+                                  f" with `-cfg queue=...` ({self._queue_names()})") from None
             raise
         app_id = f"{job.queue}:{job.name}"
         self._job_ids[app_id] = str(resp["jobId"])
         return app_id
+
+    def _queue_names(self) -> str:
+        try:
+            queues = self._call("describe_job_queues").get("jobQueues") or []
+        except TorchXError:
+            return "could not list the queues"
+        names = sorted(str(q["jobQueueName"]) for q in queues)
+        return f"queues: {', '.join(names)}" if names else "this account has no job queues"
 
     def _deregister(self, arn: str) -> None:
         try:

@@ -182,6 +182,12 @@ def app_to_job(app: AppDef, name: str, opts: SageMakerOpts, session: str) -> Tra
         raise TorchXError(
             f"aws_sagemaker runs apps of exactly one role (a training job is one group of"
             f" identical instances); `{app.name}` has {len(app.roles)}: use one role, or aws_batch")
+    if not opts.role.startswith("arn:"):
+        raise TorchXError(f"-cfg role=`{opts.role}` is not an IAM role ARN: pass"
+                          " `role=arn:aws:iam::<account>:role/<name>`")
+    if not opts.output_path.startswith("s3://"):
+        raise TorchXError(f"-cfg output_path=`{opts.output_path}` is not an S3 URI: pass"
+                          " `output_path=s3://<bucket>/<prefix>`")
     role = app.roles[0]
     count = opts.instance_count if opts.instance_count is not None else role.num_replicas
     if count < 1:

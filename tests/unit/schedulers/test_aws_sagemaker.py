@@ -98,6 +98,10 @@ def test_defaults_minimal_request_is_valid() -> None:
      {"instance_type": "ml.m5.large"}, "same command on all 2 instances"),
     (specs.AppDef("a", [Role("r", "i", entrypoint="x")]),
      {"instance_type": "ml.m5.large", "subnets": ["s"]}, "both"),
+    (specs.AppDef("a", [Role("r", "i", entrypoint="x")]),
+     {"instance_type": "ml.m5.large", "role": "my-role"}, "not an IAM role ARN"),
+    (specs.AppDef("a", [Role("r", "i", entrypoint="x")]),
+     {"instance_type": "ml.m5.large", "output_path": "/tmp/out"}, "not an S3 URI"),
 ])
 def test_bad_input_is_one_line(app: specs.AppDef, cfg: dict[str, object], match: str) -> None:
     with pytest.raises(specs.TorchXError, match=match) as e:

@@ -210,3 +210,16 @@ def test_registered_and_lazy() -> None:
         [sys.executable, "-c", "import sys, torchx.schedulers.aws_batch_scheduler;"
          " print('boto3' in sys.modules)"], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_overlays_reach_the_request_and_torchx_fields_are_guarded() -> None:
+    role = Role("r", "img", entrypoint="true")
+    set_overlay(role, "aws_batch", "container", {"readonlyRootFilesystem": True})
+    set_overlay(role, "aws_batch", "JobDefinition", {"platformCapabilities": ["EC2"]})
+    job = ab.app_to_job(specs.AppDef("a", [role]), "n", ab.AWSBatchOpts(queue="q", user="u"), "s")
+    assert job.job_def["platformCapabilities"] == ["EC2"]
+    assert job.job_def["nodeProperties"]["nodeRangeProperties"][0]["container"][
+        "readonlyRootFilesystem"] is True
+    set_overlay(role, "aws_batch", "JobDefinition", {"jobDefinitionName": "mine"})
+    with pytest.raises(ValueError, match="jobDefinitionName"):
+        ab.app_to_job(specs.AppDef("a", [role]), "n", ab.AWSBatchOpts(queue="q", user="u"), "s")

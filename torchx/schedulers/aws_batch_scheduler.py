@@ -72,6 +72,7 @@ from torchx.specs.api import (
     make_app_handle,
     runopts,
 )
+from torchx.specs.named_resources_aws import K8S_ITYPE
 from torchx.specs.overlays import OverlaySpec, apply_overlay
 from torchx.workspace.api import WorkspaceBuild
 from torchx.workspace.docker_workspace import DockerWorkspaceMixin
@@ -250,7 +251,7 @@ def role_to_container(role: Role, index: int, first_node: int, app_id: str,
         container["jobRoleArn"] = opts.job_role_arn
     if opts.execution_role_arn:
         container["executionRoleArn"] = opts.execution_role_arn
-    itype = res.capabilities.get("node.kubernetes.io/instance-type")
+    itype = res.capabilities.get(K8S_ITYPE)
     if itype:
         container["instanceType"] = str(itype)
     apply_overlay(container, CONTAINER_OVERLAY.get(r))

@@ -65,6 +65,7 @@ from torchx.specs.api import (
     make_app_handle,
     runopts,
 )
+from torchx.specs.named_resources_aws import K8S_ITYPE
 from torchx.specs.overlays import OverlaySpec, apply_overlay
 
 TAG_ROLE = TAG_PREFIX + "role-name"
@@ -152,7 +153,7 @@ def make_job_name(app_name: str) -> str:
 
 
 def instance_type(role: Role, opts: SageMakerOpts) -> str:
-    itype = opts.instance_type or role.resource.capabilities.get("node.kubernetes.io/instance-type")
+    itype = opts.instance_type or role.resource.capabilities.get(K8S_ITYPE)
     if not itype:
         raise TorchXError(
             "aws_sagemaker needs an instance type: pass `-cfg instance_type=ml.m5.xlarge` or give"

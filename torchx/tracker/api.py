@@ -4,7 +4,7 @@ Trackers are activated by ``TORCHX_TRACKERS=name1,name2`` (config of each in
 ``TORCHX_TRACKER_<NAME>_CONFIG``) or, when the variable is unset, by ``[torchx:tracker]`` and
 ``[tracker:<name>] config=...`` in ``.torchxconfig``. A name resolves to a factory
 ``(config: str | None) -> TrackerBase``: a ``torchx.tracker`` entry point, else a builtin
-(``fsspec``). The launcher passes :py:func:`tracker_env` to every replica, where
+(``fsspec``, ``mlflow``). The launcher passes :py:func:`tracker_env` to every replica, where
 :py:meth:`AppRun.run_from_env` records metadata, artifacts and lineage against the job's handle.
 """
 
@@ -29,6 +29,7 @@ UNDEFINED_RUN_ID = "<UNDEFINED>"
 
 BUILTIN_TRACKERS: dict[str, str] = {
     "fsspec": "torchx.tracker.backend.fsspec:create",
+    "mlflow": "torchx.tracker.mlflow:create",
 }
 """Builtin tracker name -> ``module:factory`` (imported on use)."""
 

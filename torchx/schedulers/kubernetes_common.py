@@ -358,6 +358,11 @@ class KubeApiError(TorchXError):
         self.reason = reason
 
 
+def kubeconfig() -> str:
+    """``$KUBECONFIG`` (read now: the client reads it once, at import) or ``~/.kube/config``."""
+    return os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
+
+
 def _kubernetes() -> Any:
     try:
         import kubernetes
@@ -394,7 +399,7 @@ class KubeClient:
                 except k8s.config.ConfigException:
                     pass
             try:
-                self._api_client = k8s.config.new_client_from_config()
+                self._api_client = k8s.config.new_client_from_config(config_file=kubeconfig())
             except (k8s.config.ConfigException, OSError) as e:
                 where = os.environ.get("KUBECONFIG") or "~/.kube/config"
                 raise KubeApiError(
@@ -463,7 +468,7 @@ def context_namespace() -> str | None:
             return f.read().strip() or None
     try:
         k8s = _kubernetes()
-        _, active = k8s.config.list_kube_config_contexts()
+        _, active = k8s.config.list_kube_config_contexts(config_file=kubeconfig())
     except Exception:  # no kubeconfig, no package: the caller falls back to "default"
         return None
     ns = (active or {}).get("context", {}).get("namespace")
@@ -612,7 +617,13 @@ def replica_log(
 
 
 def _chunks(resp: Any) -> Iterator[bytes]:
+    """The body as it arrives: chunk by chunk (the API server streams logs chunked), or
+    whatever is available (``read1``) for an unchunked stream, never waiting for a full buffer."""
     try:
-        yield from resp.stream(4096, decode_content=True)
+        if getattr(resp, "chunked", False) or not hasattr(resp, "read1"):
+            yield from resp.stream(4096, decode_content=True)
+        else:
+            while data := resp.read1(4096):
+                yield data
     finally:
         resp.release_conn()

@@ -9,8 +9,9 @@ It cannot accept what a real server would refuse, as far as it checks: every Pod
 ``batch/v1`` Job it receives, and every pod template inside a Job, a Volcano Job or an
 AppWrapper, is validated strictly against the Kubernetes OpenAPI schemas bundled with
 ``kubernetes-validate`` (unknown fields are errors), plus the rules the API server adds that no
-schema states (DNS-1123/1035 names, label keys and values, IANA port names, volume mounts that
-name a volume, a Job's restartPolicy, names of 63 characters at most for Jobs and Services).
+schema states (DNS-1123/1035 names, label keys and values, IANA port names and port ranges,
+volume mounts that name a volume, a Job's restartPolicy, names of 63 characters at most for
+Jobs and Services).
 
 What it does not do: run controllers or a scheduler. Tests play the controllers: they create
 the pods a Volcano or Job controller would (:py:meth:`FakeKubeApiServer.volcano_pods`,
@@ -109,6 +110,8 @@ def validate_core(obj: dict[str, Any]) -> None:
             raise Invalid(f"Service name {meta.get('name')!r}: a DNS-1035 label must consist of"
                           " lower case alphanumerics or '-', start with a letter")
         for p in obj["spec"].get("ports") or []:
+            if not 0 < int(p["port"]) < 65536:
+                raise Invalid(f"Service port {p['port']}: must be between 1 and 65535, inclusive")
             if "name" in p and not IANA_SVC.match(p["name"]):
                 raise Invalid(f"Service port name {p['name']!r} is not an IANA_SVC_NAME")
 
@@ -147,6 +150,9 @@ def check_pod_spec(spec: dict[str, Any], where: str) -> None:
             raise Invalid(f"{where}: duplicate container name {c['name']!r}")
         names.add(c["name"])
         for p in c.get("ports") or []:
+            if not 0 < int(p["containerPort"]) < 65536:
+                raise Invalid(f"{where}: containerPort {p['containerPort']}: must be between 1"
+                              " and 65535, inclusive")
             if "name" in p and (len(p["name"]) > 15 or not IANA_SVC.match(p["name"])):
                 raise Invalid(f"{where}: port name {p['name']!r} is not an IANA_SVC_NAME")
         for m in c.get("volumeMounts") or []:
@@ -369,13 +375,12 @@ class FakeKubeApiServer:
 
     def handle(self, method: str, path: str, query: dict[str, list[str]],
                body: Any) -> tuple[int, Any]:
-        for pattern, key in _ROUTES:
-            m = re.fullmatch(pattern + r"(?:/([^/]+))?(?:/(status|log))?", path)
-            if m:
-                break
-        else:
+        found = [(m, key) for pattern, key in _ROUTES
+                 if (m := re.fullmatch(pattern + r"(?:/([^/]+))?(?:/(status|log))?", path))]
+        if not found:
             raise Invalid(f"the server could not find the requested resource ({path})", 404,
                           "NotFound")
+        m, key = found[0]
         if key in self.missing:
             raise Invalid("the server could not find the requested resource", 404, "NotFound")
         ns, name, sub = m.group(1), m.group(2), m.group(3)
@@ -475,7 +480,7 @@ class FakeKubeApiServer:
 
 def _handler(fake: FakeKubeApiServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.0"
+        protocol_version = "HTTP/1.1"
 
         def log_message(self, *args: Any) -> None:
             pass
@@ -497,10 +502,14 @@ def _handler(fake: FakeKubeApiServer) -> type[BaseHTTPRequestHandler]:
                     _, key = fake.log(m.group(1), m.group(2), q)
                     self.send_response(200)
                     self.send_header("Content-Type", "text/plain")
+                    self.send_header("Transfer-Encoding", "chunked")
+                    self.send_header("Connection", "close")
                     self.end_headers()
-                    for chunk in fake.log_lines(key, q):
-                        self.wfile.write(chunk)
+                    for chunk in fake.log_lines(key, q):  # as the API server: chunked
+                        self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
                         self.wfile.flush()
+                    self.wfile.write(b"0\r\n\r\n")
+                    self.close_connection = True
                     return
                 code, out = fake.handle(method, url.path, query, body)
             except Invalid as e:

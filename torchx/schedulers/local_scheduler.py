@@ -60,6 +60,7 @@ from torchx.specs.api import (
     make_app_handle,
     runopts,
 )
+from torchx.util.signals import SignalException  # noqa: F401 -- upstream's import path
 
 # --------------------------------------------------------------------------- states
 
@@ -105,6 +106,8 @@ class ReplicaSpec:
     env: dict[str, str]
     log_dir: str
     error_file: str
+    cwd: str = ""
+    """Directory the replica starts in; empty: the app's ``cwd``."""
 
 
 @dataclass
@@ -125,8 +128,53 @@ class LocalRequest:
         for r in self.replicas:
             env = " ".join(f"{k}={shlex.quote(v)}" for k, v in sorted(r.env.items()))
             cmd = " ".join(shlex.quote(a) for a in r.argv)
-            lines.append(f"  {r.role}[{r.id}]: {env} {cmd}")
+            where = f" (in {r.cwd})" if r.cwd else ""
+            lines.append(f"  {r.role}[{r.id}]{where}: {env} {cmd}")
         return "\n".join(lines)
+
+
+PopenRequest = LocalRequest
+"""Upstream's name for local_cwd's request (what ``--dryrun`` prints)."""
+
+
+# --------------------------------------------------------------------------- images
+
+
+class ImageProvider:
+    """Where a role's image is on this machine: ``${img_root}`` and the replica's directory."""
+
+    def __init__(self, cfg: Mapping[str, CfgVal] | None = None) -> None:
+        self.cfg = dict(cfg or {})
+
+    def fetch(self, image: str) -> str:
+        """The image's local directory (the ``${img_root}`` macro)."""
+        raise NotImplementedError
+
+    def get_cwd(self, image: str) -> str:
+        """The directory replicas of a role with this image start in."""
+        return self.fetch(image)
+
+
+class CWDImageProvider(ImageProvider):
+    """The default: the image is ignored; replicas run in the current directory."""
+
+    def fetch(self, image: str) -> str:
+        return os.getcwd()
+
+
+class LocalDirectoryImageProvider(ImageProvider):
+    """The image is a directory on this machine; each role's replicas run in it.
+
+    ``create_scheduler(session, image_provider_class=LocalDirectoryImageProvider)``.
+    """
+
+    def fetch(self, image: str) -> str:
+        if not os.path.isdir(image):
+            raise LocalSchedulerError(
+                f"image `{image}` is not a directory; with LocalDirectoryImageProvider each"
+                " role's image names the directory it runs in"
+            )
+        return os.path.abspath(image)
 
 
 def torchx_home() -> str:
@@ -217,9 +265,16 @@ def _alive(info: Mapping[str, Any] | None) -> bool:
 class LocalScheduler(Scheduler[Mapping[str, CfgVal]]):
     """Runs replicas as local processes under a detached, durable supervisor."""
 
-    def __init__(self, session_name: str, kill_grace: float = KILL_GRACE_S, **_: Any) -> None:
+    def __init__(
+        self,
+        session_name: str,
+        kill_grace: float = KILL_GRACE_S,
+        image_provider_class: Callable[..., ImageProvider] = CWDImageProvider,
+        **_: Any,
+    ) -> None:
         super().__init__("local_cwd", session_name)
         self.kill_grace = kill_grace
+        self.image_provider_class = image_provider_class
         self._launched: list[int] = []
 
     def _run_opts(self) -> runopts:
@@ -262,14 +317,16 @@ class LocalScheduler(Scheduler[Mapping[str, CfgVal]]):
                     "use fewer replicas or unset the option"
                 )
         _check_role_names(app.roles)
+        images = self.image_provider_class(cfg)
         req = LocalRequest(app_id=app_id, name=app.name, cwd=cwd, log_dir=log_dir)
         next_gpu = 0
         for role in app.roles:
             if role.entrypoint in ("", "<MISSING>"):
                 raise LocalSchedulerError(f"role `{role.name}` has no entrypoint; set `entrypoint=`")
             req.roles.append(role_to_json(role))
+            img_root, role_cwd = images.fetch(role.image), images.get_cwd(role.image)
             for k in range(role.num_replicas):
-                values = macros.Values(img_root=cwd, app_id=app_id, replica_id=str(k),
+                values = macros.Values(img_root=img_root, app_id=app_id, replica_id=str(k),
                                        rank0_env="TORCHX_RANK0_HOST")
                 r = values.apply(role)
                 rdir = os.path.join(log_dir, role.name, str(k))
@@ -285,8 +342,10 @@ class LocalScheduler(Scheduler[Mapping[str, CfgVal]]):
                     ids = range(next_gpu, next_gpu + gpus_each)
                     env["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, ids))
                     next_gpu += gpus_each
-                req.replicas.append(ReplicaSpec(role.name, k, [r.entrypoint, *r.args], env,
-                                                rdir, env["TORCHELASTIC_ERROR_FILE"]))
+                req.replicas.append(ReplicaSpec(
+                    role.name, k, [r.entrypoint, *r.args], env, rdir,
+                    env["TORCHELASTIC_ERROR_FILE"], "" if role_cwd == cwd else role_cwd,
+                ))
         return AppDryRunInfo(req, repr)
 
     def schedule(self, dryrun_info: AppDryRunInfo[LocalRequest]) -> str:

@@ -120,6 +120,7 @@ class LocalRequest:
     log_dir: str
     replicas: list[ReplicaSpec] = field(default_factory=list)
     roles: list[dict[str, Any]] = field(default_factory=list)
+    metadata: dict[str, Any] = field(default_factory=dict)
 
     def __repr__(self) -> str:
         import shlex
@@ -318,7 +319,8 @@ class LocalScheduler(Scheduler[Mapping[str, CfgVal]]):
                 )
         _check_role_names(app.roles)
         images = self.image_provider_class(cfg)
-        req = LocalRequest(app_id=app_id, name=app.name, cwd=cwd, log_dir=log_dir)
+        req = LocalRequest(app_id=app_id, name=app.name, cwd=cwd, log_dir=log_dir,
+                           metadata=dict(app.metadata))
         next_gpu = 0
         for role in app.roles:
             if role.entrypoint in ("", "<MISSING>"):
@@ -362,7 +364,7 @@ class LocalScheduler(Scheduler[Mapping[str, CfgVal]]):
         write_json_atomic(os.path.join(app_dir, "request.json"), {
             "app_id": req.app_id, "name": req.name, "cwd": req.cwd, "log_dir": req.log_dir,
             "created": created, "kill_grace": self.kill_grace, "roles": req.roles,
-            "replicas": [vars(r) for r in req.replicas],
+            "replicas": [vars(r) for r in req.replicas], "metadata": req.metadata,
         })
         write_json_atomic(os.path.join(app_dir, "state.json"), {
             "app_id": req.app_id, "name": req.name, "created": created, "state": "SUBMITTED",
@@ -445,6 +447,7 @@ class LocalScheduler(Scheduler[Mapping[str, CfgVal]]):
             app_id=app_id, state=STATES[st["state"]], num_restarts=st.get("num_restarts", 0),
             msg=st.get("msg", ""), structured_error_msg=st.get("structured_error_msg", NONE),
             roles_statuses=list(by_role.values()), roles=roles,
+            metadata=req.get("metadata") or {}, name=req.get("name", ""),
         )
 
     def list(self, cfg: Mapping[str, CfgVal] | None = None) -> list[ListAppResponse]:

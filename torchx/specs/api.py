@@ -54,6 +54,7 @@ from torchx.specs.handles import (
 from torchx.specs.options import (
     _OPT_TYPES,
     CfgVal,
+    ResolvedCfg,
     _base_type,
     _is_type,
     _split_unquoted,
@@ -96,7 +97,7 @@ __all__ = [
     "MISSING", "NONE", "NULL_RESOURCE", "AppDef", "AppDryRunInfo", "AppHandle", "AppState",
     "AppStatus", "AppStatusError", "BindMount", "CfgVal", "DeviceMount",
     "InvalidRunConfigException", "MalformedAppHandleException", "Mount", "MountType",
-    "ParsedAppHandle", "ReplicaStatus", "Resource", "RetryPolicy", "Role", "RoleStatus",
+    "ParsedAppHandle", "ReplicaStatus", "ResolvedCfg", "Resource", "RetryPolicy", "Role", "RoleStatus",
     "StructuredOpts", "T", "TorchXError", "UnknownAppException", "UnknownSchedulerException",
     "UsageError", "UserKeyError", "VolumeMount", "Workspace", "cfg_from_str", "convert_value",
     "is_terminal", "macros", "make_app_handle", "parse_app_handle", "parse_mounts", "runopt",

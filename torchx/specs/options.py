@@ -13,7 +13,7 @@ from torchx.specs.errors import InvalidRunConfigException
 from torchx.util.suggest import suggest
 from torchx.util.types import FALSE_WORDS, TRUE_WORDS
 
-__all__ = ["CfgVal", "cfg_from_str", "convert_value", "runopt", "runopts"]
+__all__ = ["CfgVal", "ResolvedCfg", "cfg_from_str", "convert_value", "runopt", "runopts"]
 
 # --------------------------------------------------------------------------- run options
 
@@ -21,6 +21,15 @@ CfgVal = str | int | float | bool | list[str] | dict[str, str] | None
 """A run option's value."""
 
 _OPT_TYPES: tuple[type, ...] = (str, int, float, bool, list, dict)
+
+
+class ResolvedCfg(dict[str, CfgVal]):
+    """Run options already checked by :py:meth:`runopts.resolve`: every declared key present
+    (defaults filled in, aliases canonical, types checked).
+
+    Resolving one again returns it unchanged, so the one mapping a run was resolved to is what
+    every scheduler hook sees (validate, workspace build, ``_submit_dryrun``, ``schedule``).
+    """
 
 
 @dataclass
@@ -105,13 +114,16 @@ class runopts:
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and self.get(name) is not None
 
-    def resolve(self, cfg: Mapping[str, CfgVal]) -> dict[str, CfgVal]:
+    def resolve(self, cfg: Mapping[str, CfgVal]) -> ResolvedCfg:
         """``cfg`` checked against the declared options, with defaults filled in.
 
         Raises InvalidRunConfigException naming the valid options for an unknown key, a
-        missing required option or a value of the wrong type.
+        missing required option or a value of the wrong type. A :py:class:`ResolvedCfg` is
+        returned as it is (it was resolved already).
         """
-        resolved: dict[str, CfgVal] = {}
+        if isinstance(cfg, ResolvedCfg):
+            return cfg
+        resolved = ResolvedCfg()
         for key, val in cfg.items():
             name = self._canonical(key)
             if name is None:

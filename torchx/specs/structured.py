@@ -8,7 +8,7 @@ import sys
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
-from torchx.specs.options import CfgVal, runopts
+from torchx.specs.options import CfgVal, ResolvedCfg, runopts
 from torchx.util.types import unwrap_optional
 
 __all__ = ["StructuredOpts"]
@@ -63,8 +63,12 @@ class StructuredOpts:
 
     @classmethod
     def from_cfg(cls: type[_S], cfg: Mapping[str, CfgVal]) -> _S:
-        """An instance with values from ``cfg`` (checked, defaults filled in)."""
-        resolved = cls.as_runopts().resolve(cfg)
+        """An instance with values from ``cfg`` (checked, defaults filled in).
+
+        A :py:class:`~torchx.specs.options.ResolvedCfg` (what schedulers are given) is not
+        checked again; keys that are not fields (e.g. workspace options) are ignored.
+        """
+        resolved = cfg if isinstance(cfg, ResolvedCfg) else cls.as_runopts().resolve(cfg)
         kwargs: dict[str, Any] = {}
         for key, f, _ in cls._fields():
             val = resolved.get(key)

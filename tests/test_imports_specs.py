@@ -34,7 +34,11 @@ def _baseline() -> set[str]:
     return set(json.loads(out.stdout))
 
 
-@pytest.mark.parametrize("module", ["torchx", "torchx.specs"])
+@pytest.mark.parametrize(
+    "module",
+    ["torchx", "torchx.specs", "torchx.specs.overlays", "torchx.specs.named_resources_aws",
+     "torchx.settings"],
+)
 def test_loads_only_stdlib(module: str) -> None:
     baseline = _baseline()
     loaded = [m for m in _new_modules(module) if m not in baseline]

@@ -23,12 +23,16 @@ default) would need a watcher process that counts retries and restarts the group
 ``# note:`` saying so, ``schedule`` logs it as a warning, and ``describe`` reports the roles
 with ``retry_policy=REPLICA``. A replica with retries left shows RUNNING while it is restarted,
 so its failure does not stop the others.
+
+Overlay ``set_overlay(role, "docker", "container", {...})`` targets each replica's
+``containers.create`` kwargs (macros filled in; ``name``/``detach`` and torchx labels are ours).
 """
 
 from __future__ import annotations
 
 import fnmatch
 import functools
+import json
 import logging
 import os
 import re
@@ -66,6 +70,7 @@ from torchx.specs.api import (
     make_app_handle,
     runopts,
 )
+from torchx.specs.overlays import OverlaySpec, apply_overlay
 from torchx.workspace.api import WorkspaceBuild
 from torchx.workspace.docker_workspace import DockerWorkspaceMixin, ensure_image
 
@@ -77,6 +82,7 @@ CANCELLED_SUFFIX = ".cancelled"
 STOP_GRACE_S = 10
 _L = "torchx.pytorch.org/"
 LABEL_APP, LABEL_APP_NAME, LABEL_SESSION = _L + "app-id", _L + "app-name", _L + "session"
+LABEL_METADATA = _L + "app-metadata"  # the AppDef's metadata (JSON), for describe
 LABEL_ROLE, LABEL_ROLE_INDEX, LABEL_REPLICA = _L + "role-name", _L + "role-index", _L + "replica-id"
 LABEL_NUM_REPLICAS, LABEL_MAX_RETRIES = _L + "num-replicas", _L + "max-retries"
 
@@ -110,6 +116,8 @@ def _opts() -> runopts:
     return DockerOpts.as_runopts()
 
 
+CONTAINER_OVERLAY = OverlaySpec("docker", "container", blocklist=("name", "detach"))
+
 # --------------------------------------------------------------------------- request
 
 
@@ -134,6 +142,7 @@ class DockerContainer:
     devices: list[str] = field(default_factory=list)
     max_retries: int = 0
     privileged: bool = False
+    overlay: dict[str, Any] = field(default_factory=dict)  # merged into the create kwargs last
 
     def docker_run(self, network: str) -> str:
         """The equivalent ``docker run`` command line."""
@@ -159,7 +168,8 @@ class DockerContainer:
             parts.append("--privileged")
         parts.append(" ".join([f"--entrypoint {q(self.entrypoint)} {q(self.image)}",
                                *(q(a) for a in self.args)]))
-        return " \\\n    ".join(parts)
+        overlay = f"# overlay (containers.create kwargs): {json.dumps(self.overlay)}\n"
+        return (overlay if self.overlay else "") + " \\\n    ".join(parts)
 
 
 @dataclass
@@ -179,9 +189,6 @@ class DockerJob:
         lines += [f"# workspace: {b.describe()}" for b in self.builds]
         lines += [c.docker_run(self.network) for c in self.containers]
         return "\n".join(lines) + "\n"
-
-    def __str__(self) -> str:
-        return repr(self)
 
 
 # --------------------------------------------------------------------------- role -> request
@@ -271,6 +278,7 @@ def app_to_job(
                     LABEL_ROLE: role.name, LABEL_ROLE_INDEX: str(index), LABEL_REPLICA: str(k),
                     LABEL_NUM_REPLICAS: str(role.num_replicas),
                     LABEL_MAX_RETRIES: str(role.max_retries),
+                    **({LABEL_METADATA: json.dumps(app.metadata)} if app.metadata else {}),
                 },
                 cpus=float(res.cpu) if res.cpu > 0 else None,
                 mem_mb=res.memMB if res.memMB > 0 else None,
@@ -279,6 +287,7 @@ def app_to_job(
                 devices=devices,
                 max_retries=role.max_retries,
                 privileged=opts.privileged,
+                overlay=CONTAINER_OVERLAY.get(r),
             ))
     builds = builds or {}
     plans = [builds[r.image] for r in app.roles if r.workspace and r.image in builds]
@@ -315,6 +324,9 @@ def create_kwargs(
         kwargs["device_requests"] = [{"count": c.gpus, "capabilities": [["gpu"]]}]
     if c.max_retries:
         kwargs["restart_policy"] = {"Name": "on-failure", "MaximumRetryCount": c.max_retries}
+    if c.overlay:
+        apply_overlay(kwargs, c.overlay)
+        kwargs["labels"] = {**(kwargs.get("labels") or {}), **c.labels}
     return kwargs
 
 
@@ -480,6 +492,8 @@ class DockerScheduler(DockerWorkspaceMixin, Scheduler[Mapping[str, CfgVal]]):
             msg="; ".join(failed),
             roles_statuses=list(roles.values()),
             roles=_roles(infos),
+            metadata=json.loads(infos[0]["Config"]["Labels"].get(LABEL_METADATA) or "{}"),
+            name=infos[0]["Config"]["Labels"].get(LABEL_APP_NAME, ""),
         )
 
     def wait_for_change(self, app_id: str, timeout: float) -> None:

@@ -211,3 +211,19 @@ def test_docker_errors_become_one_actionable_line() -> None:
     assert str(ds._translate(bind, job)) == (
         "bind mount source `/no/such dir` does not exist on this machine: create it, or fix the"
         " role's mounts (`--mounts type=bind,src=...,dst=...`)")
+
+
+def test_container_overlay_is_merged_last_and_guarded() -> None:
+    from torchx.specs.overlays import PUT, set_overlay
+
+    app = full_app()
+    set_overlay(app.roles[0], "docker", "container",
+                {"shm_size": "2g", "cap_add": ["SYS_PTRACE"], PUT("labels"): {"x": "${replica_id}"}})
+    job = ds.app_to_job(app, "app-1", ds.DockerOpts(), {}, "s")
+    kw = ds.create_kwargs(job.containers[1], "torchx")
+    assert kw["shm_size"] == "2g" and kw["cap_add"] == ["SYS_PTRACE"]
+    assert kw["labels"]["x"] == "1" and kw["labels"]["torchx.pytorch.org/app-id"] == "app-1"
+    assert "# overlay (containers.create kwargs)" in repr(job)
+    set_overlay(app.roles[0], "docker", "container", {"name": "mine"})
+    with pytest.raises(ValueError, match="may not set `name`"):
+        ds.app_to_job(app, "app-1", ds.DockerOpts(), {}, "s")

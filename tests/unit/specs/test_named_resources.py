@@ -38,7 +38,7 @@ def test_generic_sizes(name: str, cpu: int, gpu: int, mem_gib: float) -> None:
         ("m5.large", 2, 0, 8, 0, 0),
         ("m5.24xlarge", 96, 0, 384, 0, 0),
         ("m5d.metal", 96, 0, 384, 0, 0),
-        ("c5.18xlarge", 72, 0, 144, 0, 0),
+        ("c5.18xlarge", 72, 0, 142, 0, 0),
         ("p3.2xlarge", 8, 1, 61, 0, 0),
         ("p3.8xlarge", 32, 4, 244, 0, 0),
         ("p3.16xlarge", 64, 8, 488, 0, 0),
@@ -110,7 +110,8 @@ def test_unknown_name_suggests(name: str, suggestion: str) -> None:
 
 
 def test_explicit_sizes_without_h() -> None:
-    assert specs.resource() == Resource(cpu=1, gpu=0, memMB=1024)
+    assert specs.resource() == Resource(cpu=2, gpu=0, memMB=1024)  # upstream's default
+    assert specs.resource(cpu=0, memMB=0) == Resource(cpu=2, gpu=0, memMB=1024)  # 0 = unset
     assert specs.resource(cpu=4, memMB=10) == Resource(cpu=4, gpu=0, memMB=10)
 
 

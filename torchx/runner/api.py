@@ -208,7 +208,7 @@ class Runner:
             sched.build_workspaces(dryrun_info.app.roles, dryrun_info.cfg, dryrun=False)
         app_id = sched.schedule(dryrun_info)
         handle = make_app_handle(scheduler, self._name, app_id)
-        self._apps[handle] = dryrun_info._app
+        self._apps[handle] = dryrun_info.app
         return handle
 
     # ---- managing

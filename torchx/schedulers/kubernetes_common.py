@@ -323,16 +323,20 @@ def pod_template(
 
 
 def apply_pod_overlay(role: Role, pod: dict[str, Any]) -> dict[str, Any]:
-    """``pod`` with the role's ``V1Pod`` overlay (``torchx.specs.overlays``) merged in; only
-    ``metadata`` and ``spec`` are kept, as upstream. Unchanged when overlays are unavailable."""
-    try:
-        from torchx.specs import overlays  # type: ignore[attr-defined,unused-ignore]
-    except ImportError:
-        return pod
+    """``pod`` with the role's ``V1Pod`` overlay (``torchx.specs.overlays``,
+    ``get_overlay(role, "kubernetes", "V1Pod")``) merged in, as upstream: the overlay is applied
+    to a whole Pod and only its ``metadata`` and ``spec`` are kept."""
+    from torchx.specs import overlays
+
     overlay = overlays.get_overlay(role, "kubernetes", "V1Pod")
     if not overlay:
         return pod
-    merged = overlays.apply_overlay({"apiVersion": "v1", "kind": "Pod", **pod}, overlay)
+    merged: dict[str, Any] = {"apiVersion": "v1", "kind": "Pod", **pod}
+    try:
+        overlays.apply_overlay(merged, overlay)
+    except (TypeError, ValueError) as e:
+        raise TorchXError(f"role `{role.name}`: the kubernetes V1Pod overlay does not fit the"
+                          f" pod: {e}") from None
     return {"metadata": merged.get("metadata", {}), "spec": merged.get("spec", {})}
 
 
@@ -430,6 +434,9 @@ class KubeClient:
             return getattr(self._apis[api], method)(*args, _preload_content=False, **kwargs)
         except k8s.client.ApiException as e:
             raise _api_error(e) from None
+        except ValueError as e:  # the client's own checks of the body (pydantic in >= 36)
+            text = "; ".join(ln.strip() for ln in str(e).splitlines()[:4] if ln.strip())
+            raise KubeApiError(f"the kubernetes client refused the request: {text}") from None
         except Exception as e:  # urllib3 connection errors and the like
             if type(e).__module__.startswith(("urllib3", "socket", "ssl")) or isinstance(e, OSError):
                 raise KubeApiError(

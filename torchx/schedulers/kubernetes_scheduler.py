@@ -95,6 +95,7 @@ from torchx.specs.api import (
     RetryPolicy,
     Role,
     TorchXError,
+    UnknownAppException,
     macros,
     make_app_handle,
     runopts,
@@ -382,8 +383,7 @@ class KubernetesScheduler(DockerWorkspaceMixin, Scheduler[Mapping[str, CfgVal]])
         super().build_workspaces(roles, cfg, dryrun)
 
     def _submit_dryrun(self, app: AppDef, cfg: Mapping[str, CfgVal]) -> AppDryRunInfo[KubernetesJob]:
-        keys = {k for k, _ in KubernetesOpts.as_runopts()}
-        opts = KubernetesOpts.from_cfg({k: v for k, v in cfg.items() if k in keys})
+        opts = KubernetesOpts.from_cfg(cfg)  # resolved by submit_dryrun
         if not app.roles:
             raise TorchXError(f"app `{app.name}` has no roles")
         ns = self._namespace(opts.namespace)
@@ -434,8 +434,8 @@ class KubernetesScheduler(DockerWorkspaceMixin, Scheduler[Mapping[str, CfgVal]])
         req = dryrun_info.request
         for note in req.notes:
             log.warning(note)
-        if dryrun_info._app is not None:  # workspace images are built after the dryrun
-            current = {r.name: r.image for r in dryrun_info._app.roles}
+        if dryrun_info.app is not None:  # workspace images are built after the dryrun
+            current = {r.name: r.image for r in dryrun_info.app.roles}
             for tmpl in _templates(req.resources):
                 role = tmpl["metadata"]["annotations"].get(ANNOTATION_ROLE)
                 c = tmpl["spec"]["containers"][0]
@@ -627,8 +627,13 @@ class KubernetesScheduler(DockerWorkspaceMixin, Scheduler[Mapping[str, CfgVal]])
                 f" (or omit it), not `{Stream(streams).value}`")
         ns_given, name = parse_app_id(app_id)
         ns = self._namespace(ns_given)
-        lines = replica_log(self.kube, ns, name, role_name, k, since, until, should_tail,
-                            lambda: self._done(app_id))
+        try:
+            lines = replica_log(self.kube, ns, name, role_name, k, since, until, should_tail,
+                                lambda: self._done(app_id))
+        except TorchXError:
+            if not self.exists(app_id):
+                raise UnknownAppException(app_id) from None
+            raise
         return filter_regex(regex, lines) if regex else lines
 
     def _done(self, app_id: str) -> bool:

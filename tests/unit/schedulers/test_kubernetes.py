@@ -5,6 +5,7 @@ a kubeconfig pointing at its loopback URL."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import threading
@@ -17,12 +18,13 @@ from typing import Any
 import pytest
 
 import torchx.specs as specs
+from tests.contract import SchedulerContract
 from tests.unit.schedulers.kube_fake import FakeKubeApiServer, write_kubeconfig
 from torchx.runner import Runner, get_runner
 from torchx.schedulers import kubernetes_scheduler as k8s
 from torchx.schedulers.api import Stream
 from torchx.specs import AppState, Role
-from torchx.specs.api import TorchXError
+from torchx.specs.api import CfgVal, TorchXError
 
 NS = "ml"
 MODES = [{"queue": "default"}, {"scheduler_name": "default-scheduler"}]
@@ -302,3 +304,68 @@ def test_cli_dryrun_and_bad_option(fake: FakeKubeApiServer, tmp_path: Path) -> N
     assert bad.returncode != 0 and "Traceback" not in bad.stderr
     assert "queue" in bad.stderr
     assert len(bad.stderr.strip().splitlines()) == 1, bad.stderr
+
+
+def test_v1pod_overlay_reaches_every_pod(runner: Runner, fake: FakeKubeApiServer) -> None:
+    from torchx.specs.overlays import JOIN, set_overlay
+
+    a = app()
+    set_overlay(a.roles[0], "kubernetes", "V1Pod", {
+        "metadata": {"annotations": {"team": "vision"}},
+        "spec": {"priorityClassName": "urgent",
+                 JOIN("containers", on="name"): [{"name": "train", "workingDir": "/w"}]},
+    })
+    for cfg in MODES:
+        info = runner.dryrun(a, "kubernetes", {**cfg, "validate_spec": False})
+        for t in k8s._templates(info.request.resources):
+            assert t["metadata"]["annotations"]["team"] == "vision"
+            assert t["spec"]["priorityClassName"] == "urgent"
+    # schema-checked by the fake on submit (a wrong overlay field would be refused)
+    runner.run(a, "kubernetes", {"scheduler_name": "default-scheduler"})
+    set_overlay(a.roles[0], "kubernetes", "V1Pod", {"spec": {"notAField": 1}})
+    with pytest.raises(TorchXError, match="notAField"):
+        runner.run(a, "kubernetes", {"scheduler_name": "default-scheduler"})
+
+
+# --------------------------------------------------------------------------- the contract
+
+
+class _FakeCluster(SchedulerContract):
+    """The contract against the fake API server (one per test). The fake runs no containers,
+    so nothing executes: exit codes, output and logs of real runs are out of its reach (the
+    log client itself is tested above with logs the test gives the fake)."""
+
+    backend = "kubernetes"
+    unknown_app_id = f"{NS}:contract-no-such-app-0"
+    image = "busybox:1.36"
+    cannot = {
+        "execute": "the fake API server runs no containers (no Kubernetes API server or kubelet"
+                   " can run on these machines)",
+        "log_streams": "Kubernetes keeps one interleaved log per container",
+    }
+
+    @pytest.fixture(autouse=True)
+    def _fake_server(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+        with FakeKubeApiServer() as server:
+            monkeypatch.setenv("KUBECONFIG", write_kubeconfig(str(tmp_path / "kubeconfig"),
+                                                              server.url, NS))
+            monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+            self.fake = server
+            yield
+
+    def normalize_dryrun(self, text: str, tmp_path: Path) -> str:
+        return re.sub(r"contract-golden-[a-z0-9]{8}", "contract-golden-<id>",
+                      super().normalize_dryrun(text, tmp_path))
+
+
+class TestKubernetesContract(_FakeCluster):
+    def run_cfg(self) -> dict[str, CfgVal]:
+        return {"queue": "default"}
+
+
+class TestKubernetesDefaultSchedulerContract(_FakeCluster):
+    def run_cfg(self) -> dict[str, CfgVal]:
+        return {"scheduler_name": "default-scheduler"}
+
+    def golden_path(self) -> Path:
+        return super().golden_path().with_name("contract_dryrun_batch.txt")

@@ -347,7 +347,13 @@ def to_yaml(docs: list[Any]) -> str:
     except ImportError:
         raise TorchXError("Kubernetes support needs PyYAML and the kubernetes client:"
                           " pip install 'torchx[kubernetes]'") from None
-    return str(yaml.safe_dump_all(docs, sort_keys=False, default_flow_style=False, width=100))
+
+    class _NoAliases(yaml.SafeDumper):  # type: ignore[misc,unused-ignore]
+        def ignore_aliases(self, data: Any) -> bool:
+            return True  # shared dicts (labels, resources) are written out each time
+
+    return str(yaml.dump_all(docs, Dumper=_NoAliases, sort_keys=False, default_flow_style=False,
+                             width=100))
 
 
 # --------------------------------------------------------------------------- the API seam

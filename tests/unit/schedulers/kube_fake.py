@@ -47,6 +47,7 @@ _ROUTES = [
     (r"/api/v1/namespaces/([^/]+)/services", "service"),
     (r"/api/v1/namespaces/([^/]+)/pods", "pod"),
     (r"/api/v1/namespaces/([^/]+)/events", "event"),
+    (r"/api/v1/namespaces/([^/]+)/configmaps", "configmap"),
 ]
 _KINDS = {
     "volcano": ("batch.volcano.sh/v1alpha1", "Job"),
@@ -54,6 +55,7 @@ _KINDS = {
     "job": ("batch/v1", "Job"),
     "service": ("v1", "Service"),
     "pod": ("v1", "Pod"),
+    "configmap": ("v1", "ConfigMap"),
 }
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 DNS1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")

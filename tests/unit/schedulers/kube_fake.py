@@ -483,6 +483,8 @@ class FakeKubeApiServer:
 def _handler(fake: FakeKubeApiServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # no 40 ms Nagle/delayed-ACK stall per response
+        wbufsize = 1 << 16  # headers and body leave in one write
 
         def log_message(self, *args: Any) -> None:
             pass

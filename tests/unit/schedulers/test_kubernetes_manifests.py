@@ -351,3 +351,17 @@ def test_dryrun_without_validation_opens_no_connection(tmp_path: Path) -> None:
 def test_dryrun_with_validation_needs_the_server(tmp_path: Path) -> None:
     with pytest.raises(TorchXError, match="Kubernetes configuration|connection"):
         k8s.create_scheduler("t").submit_dryrun(full_app(), {"queue": "q"})
+
+
+def test_scheduler_modules_import_no_optional_package() -> None:
+    """The kubernetes client and PyYAML load only when a call needs them."""
+    import subprocess
+    import sys
+
+    code = ("import sys\n"
+            "import torchx.schedulers.kubernetes_scheduler, torchx.schedulers.kubernetes_mcad_scheduler\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in"
+            " ('kubernetes', 'yaml', 'docker', 'urllib3')))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]", out.stdout

@@ -29,6 +29,7 @@ from torchx.specs.api import (
     MISSING,
     BindMount,
     DeviceMount,
+    Resource,
     Role,
     TorchXError,
     VolumeMount,
@@ -572,14 +573,28 @@ def pods_by_replica(pods: Iterable[Mapping[str, Any]]) -> dict[tuple[str, int], 
 
 
 def role_from_template(name: str, n: int, tmpl: Mapping[str, Any]) -> Role:
-    """A Role as far as a pod template tells (image, command, env, replicas)."""
+    """A Role as far as a pod template tells: image, command, env (without what torchx added),
+    replicas and the resource limits."""
     c = (tmpl.get("spec", {}).get("containers") or [{}])[0]
     cmd = [s.replace("$$", "$") for s in c.get("command") or [""]]
     env = {e["name"]: str(e.get("value", "")).replace("$$", "$")
-           for e in c.get("env") or [] if "value" in e}
+           for e in c.get("env") or [] if "value" in e and e["name"] not in _ADDED_ENV}
+    limits = c.get("resources", {}).get("limits", {})
+    cpu = str(limits.get("cpu", ""))
+    mem = re.fullmatch(r"(\d+)M", str(limits.get("memory", "")))
+    res = Resource(
+        cpu=int(cpu[:-1]) // 1000 if cpu.endswith("m") and cpu[:-1].isdigit() else
+        int(cpu) if cpu.isdigit() else -1,
+        gpu=int(limits.get("nvidia.com/gpu", -1)),
+        memMB=int(mem.group(1)) if mem else -1,
+        devices={k: int(v) for k, v in limits.items()
+                 if k not in ("cpu", "memory", "nvidia.com/gpu") and str(v).isdigit()},
+    )
     return Role(name=name, image=str(c.get("image", "")), entrypoint=cmd[0], args=cmd[1:],
-                env=env, num_replicas=n)
+                env=env, num_replicas=n, resource=res)
 
+
+_ADDED_ENV = frozenset({RANK0_ENV, IMAGE_ENV, "TORCHX_REPLICA_ID"})
 
 
 def replica_log(

@@ -334,8 +334,10 @@ class KubernetesMcadScheduler(DockerWorkspaceMixin, Scheduler[Mapping[str, CfgVa
         if aw is None:
             if record is None:
                 return None
-            return DescribeAppResponse(app_id=app_id, state=AppState.CANCELLED,
-                                       msg="cancelled: the AppWrapper was deleted")
+            return DescribeAppResponse(
+                app_id=app_id, state=AppState.CANCELLED, num_restarts=0,
+                name=str(record.get("metadata", {}).get("annotations", {}).get(ANNOTATION_APP, "")),
+                msg="cancelled: the AppWrapper was deleted")
         items = self.kube.call("CoreV1Api", "list_namespaced_pod", ns,
                                label_selector=f"{LABEL_INSTANCE}={name}").get("items") or []
         pods = pods_by_replica(items)
@@ -349,6 +351,7 @@ class KubernetesMcadScheduler(DockerWorkspaceMixin, Scheduler[Mapping[str, CfgVa
         roles, problems = ks.replica_statuses(expected, pods, ns)
         resp = DescribeAppResponse(
             app_id=app_id, state=state,
+            name=str(aw["metadata"].get("annotations", {}).get(ANNOTATION_APP, "")),
             num_restarts=int(aw.get("status", {}).get("numberOfRequeueings") or 0),
             roles_statuses=roles,
             roles=[role_from_template(r, n, tmpls[r]) for r, n in expected.items()])

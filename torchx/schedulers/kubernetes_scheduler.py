@@ -520,7 +520,8 @@ class KubernetesScheduler(DockerWorkspaceMixin, Scheduler[Mapping[str, CfgVal]])
                     VOLCANO_TASK_STATES.get(p, AppState.UNKNOWN) for p in phases)
         roles, problems = ks.replica_statuses(expected, pods, ns, task_states)
         resp = DescribeAppResponse(
-            app_id=app_id, state=state,
+            app_id=app_id, state=state, name=str(
+                job.get("metadata", {}).get("annotations", {}).get(ANNOTATION_APP, "")),
             num_restarts=int(job.get("status", {}).get("retryCount") or 0),
             roles_statuses=roles,
             roles=[role_from_template(r, n, tmpls[r]) for r, n in expected.items()],
@@ -558,7 +559,9 @@ class KubernetesScheduler(DockerWorkspaceMixin, Scheduler[Mapping[str, CfgVal]])
                            if not s.is_terminal()], ns, cancelled=False)
         replicas, problems = ks.replica_statuses(expected, pods, ns)
         resp = DescribeAppResponse(app_id=app_id, state=state, num_restarts=restarts,
-                                   roles_statuses=replicas, roles=roles)
+                                   roles_statuses=replicas, roles=roles, name=str(
+                                       jobs[0]["metadata"].get("annotations", {})
+                                       .get(ANNOTATION_APP, "")))
         self._finish(resp, problems, ns, name)
         return resp
 

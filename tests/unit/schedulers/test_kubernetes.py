@@ -50,7 +50,7 @@ def runner(fake: FakeKubeApiServer) -> Iterator[Runner]:
 def app(n: int = 2, **kw: Any) -> specs.AppDef:
     return specs.AppDef("trainer", roles=[
         Role("train", image="img:1", entrypoint="python", args=["-c", "print(1)"],
-             num_replicas=n, **kw)])
+             num_replicas=n, resource=specs.Resource(cpu=1, gpu=0, memMB=2048), **kw)])
 
 
 def start_pods(fake: FakeKubeApiServer, handle: str, phase: str = "Running") -> list[dict[str, Any]]:
@@ -82,6 +82,13 @@ def test_run_describe_cancel_delete(runner: Runner, fake: FakeKubeApiServer, cfg
     assert replicas[0].hostname.endswith(f".{NS}.pod.cluster.local")
     desc = runner.describe(handle)
     assert desc is not None and desc.roles[0].entrypoint == "python"
+    # from another process (no Runner cache): rebuilt from the cluster
+    desc2 = k8s.create_scheduler("other").describe(handle.rsplit("/", 1)[1])
+    assert desc2 is not None and desc2.name == "trainer"
+    r0 = desc2.roles[0]
+    assert (r0.image, r0.entrypoint, r0.args, r0.num_replicas) == ("img:1", "python", ["-c", "print(1)"], 2)
+    assert "TORCHX_RANK0_HOST" not in r0.env and "TORCHX_JOB_ID" in r0.env
+    assert (r0.resource.cpu, r0.resource.memMB) == (1, 2048)
     assert desc.roles[0].args == ["-c", "print(1)"] and desc.roles[0].num_replicas == 2
     runner.cancel(handle)
     if "queue" in cfg:

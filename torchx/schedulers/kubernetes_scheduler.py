@@ -5,7 +5,7 @@ Requirements: ``pip install 'torchx[kubernetes]'`` (the official client, importe
 call is made) and credentials for the cluster (in-cluster service account, else the kubeconfig:
 ``KUBECONFIG`` or ``~/.kube/config``). Handles are ``kubernetes://<session>/<namespace>:<name>``.
 
-``scheduler_name=volcano`` (default; needs Volcano and ``queue``): one ``batch.volcano.sh/v1alpha1``
+``scheduler_name=volcano`` (default; needs Volcano; ``queue`` defaults to ``default``): one ``batch.volcano.sh/v1alpha1``
 Job with one task per replica (``<role>-<i>``, pod ``<job>-<role>-<i>-0``, at most 63
 characters), the ``svc`` plugin (a headless Service named after the job, not-ready addresses
 published) and the ``env`` plugin. Replicas find rank 0 through ``$VC_<ROLE0>_0_HOSTS``
@@ -86,7 +86,12 @@ from torchx.schedulers.kubernetes_common import (
     role_names,
     to_yaml,
 )
-from torchx.schedulers.kubernetes_status import VOLCANO_JOB_STATES, VOLCANO_TASK_STATES
+from torchx.schedulers.kubernetes_status import (
+    VOLCANO_JOB_STATES,
+    VOLCANO_TASK_STATES,
+    batch_job_state,
+    volcano_state,
+)
 from torchx.specs.api import (
     AppDef,
     AppDryRunInfo,
@@ -120,7 +125,7 @@ SELECT_ALL = f"{LABEL_MANAGED_BY}={MANAGED_BY}"
 @dataclass
 class KubernetesOpts(StructuredOpts):
     queue: str | None = None
-    """Volcano queue to submit to (required with scheduler_name=volcano, e.g. `default`)"""
+    """Volcano queue to submit to (default: `default`, the queue every Volcano install has)"""
     namespace: str | None = None
     """namespace to run in (default: the kube context's namespace, else `default`)"""
     scheduler_name: str = "volcano"
@@ -198,11 +203,6 @@ def volcano_job(
     app: AppDef, name: str, namespace: str, opts: KubernetesOpts, popts: PodOptions
 ) -> tuple[dict[str, Any], list[str]]:
     """The Volcano Job for ``app`` (pure), and notes on where it differs from what was asked."""
-    if not opts.queue:
-        raise TorchXError(
-            "kubernetes with Volcano needs a queue: add `-cfg queue=default` (or your Volcano"
-            " queue), or run without Volcano: `-cfg scheduler_name=default-scheduler`"
-        )
     reserve = len(str(max((r.num_replicas for r in app.roles), default=1) - 1)) + len("--0")
     shorts = role_names(name, app.roles, reserve)
     rank0_task = f"{shorts[0]}-0"
@@ -242,7 +242,7 @@ def volcano_job(
             tasks.append(t)
     spec: dict[str, Any] = {
         "schedulerName": "volcano",
-        "queue": opts.queue,
+        "queue": opts.queue or "default",
         "maxRetry": min(r.max_retries for r in app.roles),
         "plugins": {"svc": ["--publish-not-ready-addresses"], "env": []},
     }
@@ -321,34 +321,6 @@ def batch_resources(
 
 
 # --------------------------------------------------------------------------- answers -> status
-
-
-def _cond(obj: Mapping[str, Any], kind: str) -> bool:
-    return any(c.get("type") == kind and c.get("status") == "True"
-               for c in obj.get("status", {}).get("conditions") or [])
-
-
-def batch_job_state(job: Mapping[str, Any]) -> AppState:
-    """A role's state from its batch/v1 Job alone (``list`` uses this; ``describe`` refines
-    the non-terminal states with the pods)."""
-    st = job.get("status", {})
-    if _cond(job, "Complete") or _cond(job, "SuccessCriteriaMet"):
-        return AppState.SUCCEEDED
-    if _cond(job, "Failed") or _cond(job, "FailureTarget"):
-        return AppState.FAILED
-    if job.get("metadata", {}).get("annotations", {}).get(ANNOTATION_CANCELLED) or \
-            _cond(job, "Suspended"):
-        return AppState.CANCELLED
-    if int(st.get("ready") or 0) > 0 or int(st.get("succeeded") or 0) > 0:
-        return AppState.RUNNING
-    return AppState.PENDING
-
-
-def volcano_state(job: Mapping[str, Any]) -> AppState:
-    phase = str(job.get("status", {}).get("state", {}).get("phase", ""))
-    if not phase:
-        return AppState.SUBMITTED if not job.get("status") else AppState.UNKNOWN
-    return VOLCANO_JOB_STATES.get(phase, AppState.UNKNOWN)
 
 
 # --------------------------------------------------------------------------- scheduler

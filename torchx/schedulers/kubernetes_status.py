@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from torchx.schedulers.kubernetes_common import ANNOTATION_CANCELLED
 from torchx.specs.api import NONE, AppState, ReplicaStatus, RoleStatus
 
 __all__ = [
@@ -190,3 +191,31 @@ def message(state: AppState, problems: list[str], limit: int = 3) -> str:
         more = f" (+{len(problems) - limit} more)" if len(problems) > limit else ""
         return "; ".join(problems[:limit]) + more
     return ""
+
+
+def _cond(obj: Mapping[str, Any], kind: str) -> bool:
+    return any(c.get("type") == kind and c.get("status") == "True"
+               for c in obj.get("status", {}).get("conditions") or [])
+
+
+def batch_job_state(job: Mapping[str, Any]) -> AppState:
+    """A role's state from its batch/v1 Job alone (``list`` uses this; ``describe`` refines
+    the non-terminal states with the pods)."""
+    st = job.get("status", {})
+    if _cond(job, "Complete") or _cond(job, "SuccessCriteriaMet"):
+        return AppState.SUCCEEDED
+    if _cond(job, "Failed") or _cond(job, "FailureTarget"):
+        return AppState.FAILED
+    if job.get("metadata", {}).get("annotations", {}).get(ANNOTATION_CANCELLED) or \
+            _cond(job, "Suspended"):
+        return AppState.CANCELLED
+    if int(st.get("ready") or 0) > 0 or int(st.get("succeeded") or 0) > 0:
+        return AppState.RUNNING
+    return AppState.PENDING
+
+
+def volcano_state(job: Mapping[str, Any]) -> AppState:
+    phase = str(job.get("status", {}).get("state", {}).get("phase", ""))
+    if not phase:
+        return AppState.SUBMITTED if not job.get("status") else AppState.UNKNOWN
+    return VOLCANO_JOB_STATES.get(phase, AppState.UNKNOWN)

@@ -198,10 +198,11 @@ def test_colliding_role_names_are_one_clear_error() -> None:
         dryrun(app, queue="q")
 
 
-def test_volcano_without_queue_names_the_fix() -> None:
+def test_volcano_queue_defaults_to_volcanos_default_queue() -> None:
+    """Upstream requires `queue`; the spec's examples omit it, so it defaults to `default`."""
     app = specs.AppDef("a", roles=[Role("r", image="i", entrypoint="e")])
-    with pytest.raises(TorchXError, match="queue=default.*scheduler_name=default-scheduler"):
-        dryrun(app)
+    assert dryrun(app).resources[0]["spec"]["queue"] == "default"
+    assert dryrun(app, queue="research").resources[0]["spec"]["queue"] == "research"
 
 
 @pytest.mark.parametrize("text,err", [

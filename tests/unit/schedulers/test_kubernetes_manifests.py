@@ -366,3 +366,25 @@ def test_scheduler_modules_import_no_optional_package() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]", out.stdout
+
+
+_NAMES = st.text(st.characters(blacklist_categories=["Cs"], blacklist_characters="\x00"),
+                 min_size=1, max_size=80)
+
+
+@settings(max_examples=60, deadline=None)
+@given(_NAMES, st.lists(_NAMES, min_size=1, max_size=3), st.integers(1, 12))
+def test_any_app_and_role_names_give_valid_objects(app_name: str, roles: list[str], n: int) -> None:
+    """Names, labels and annotations built from arbitrary app/role names are ones an API server
+    accepts (schemas + name rules), or the one clear error about colliding role names."""
+    app = specs.AppDef(app_name, roles=[Role(r, image="i", entrypoint="e", num_replicas=n)
+                                        for r in roles])
+    for mode in ("volcano", "default-scheduler"):
+        try:
+            req = dryrun(app, scheduler_name=mode)
+        except TorchXError as e:
+            assert "both become" in str(e) and len(roles) > 1, e
+            continue
+        check_all(req)
+        annotations = [t["metadata"]["annotations"][kc.ANNOTATION_ROLE] for t in templates(req)]
+        assert set(annotations) == set(roles)

@@ -333,6 +333,7 @@ class KubernetesScheduler(DockerWorkspaceMixin, Scheduler[Mapping[str, CfgVal]])
                  docker_client: Any | None = None) -> None:
         super().__init__("kubernetes", session_name, docker_client=docker_client)
         self.kube = client or KubeClient()
+        self._skipped_workspace: str | None = None
 
     def _run_opts(self) -> runopts:
         return KubernetesOpts.as_runopts()
@@ -368,9 +369,8 @@ class KubernetesScheduler(DockerWorkspaceMixin, Scheduler[Mapping[str, CfgVal]])
         else:
             resources, notes = batch_resources(app, name, ns, opts, popts)
         builds = self.workspace_builds()
-        skipped = getattr(self, "_skipped_workspace", None)
-        if skipped:
-            notes.append(skipped)
+        if self._skipped_workspace:
+            notes.append(self._skipped_workspace)
         req = KubernetesJob(ns, name, volcano, resources, {r.name: r.image for r in app.roles},
                             notes, [builds[r.image] for r in app.roles if r.image in builds])
         if opts.validate_spec:
@@ -390,6 +390,9 @@ class KubernetesScheduler(DockerWorkspaceMixin, Scheduler[Mapping[str, CfgVal]])
             else:
                 self.kube.call("BatchV1Api", "create_namespaced_job", ns, obj, **kw)
         except KubeApiError as e:
+            if e.status == 0:  # no cluster: not the manifest's fault
+                hint = "; for an offline dryrun add `-cfg validate_spec=False`" if dry_run else ""
+                raise TorchXError(f"{e}{hint}") from None
             if e.status == 404 and obj["apiVersion"].startswith("batch.volcano.sh"):
                 raise TorchXError(
                     "Volcano is not installed on this cluster (no batch.volcano.sh/v1alpha1"
@@ -449,8 +452,11 @@ class KubernetesScheduler(DockerWorkspaceMixin, Scheduler[Mapping[str, CfgVal]])
 
     def _events(self, ns: str, name: str) -> list[dict[str, Any]]:
         out = self.kube.call("CoreV1Api", "list_namespaced_event", ns)
+        def ours(obj: str) -> bool:  # the app's objects: <name>, <name>-<role>, <name>-<uid>
+            return obj == name or obj.startswith(name + "-")
+
         return [e for e in out.get("items") or []
-                if str(e.get("involvedObject", {}).get("name", "")).startswith(name)]
+                if ours(str(e.get("involvedObject", {}).get("name", "")))]
 
     def describe(self, app_id: str) -> DescribeAppResponse | None:
         ns_given, name = parse_app_id(app_id)

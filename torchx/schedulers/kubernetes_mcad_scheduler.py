@@ -296,6 +296,9 @@ class KubernetesMcadScheduler(DockerWorkspaceMixin, Scheduler[Mapping[str, CfgVa
                 c = pod["spec"]["containers"][0]
                 if role in current and c["image"] == req.role_images.get(role):
                     c["image"] = current[role]
+                    for e in c["env"]:
+                        if e["name"] == IMAGE_ENV:
+                            e["value"] = current[role]
         try:
             self.kube.call("CustomObjectsApi", "create_namespaced_custom_object", *AW[:2],
                            req.namespace, AW[2], req.resource)

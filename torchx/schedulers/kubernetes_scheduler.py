@@ -320,9 +320,6 @@ def batch_resources(
     return out, notes
 
 
-# --------------------------------------------------------------------------- answers -> status
-
-
 # --------------------------------------------------------------------------- scheduler
 
 
@@ -416,6 +413,9 @@ class KubernetesScheduler(DockerWorkspaceMixin, Scheduler[Mapping[str, CfgVal]])
                 c = tmpl["spec"]["containers"][0]
                 if role in current and c["image"] == req.role_images.get(role):
                     c["image"] = current[role]
+                    for e in c["env"]:
+                        if e["name"] == IMAGE_ENV:
+                            e["value"] = current[role]
         created: list[dict[str, Any]] = []
         try:
             for obj in req.resources:

@@ -403,3 +403,21 @@ def test_api_reference_examples_verbatim(fake: FakeKubeApiServer) -> None:
         )
         status = runner.status(app_handle)
         assert status is not None and status.state == AppState.SUBMITTED
+
+
+@pytest.mark.parametrize("cfg", MODES, ids=MODE_IDS)
+def test_schedule_uses_the_image_built_after_the_dryrun(fake: FakeKubeApiServer,
+                                                        cfg: dict[str, Any]) -> None:
+    sched = k8s.create_scheduler("t")
+    info = sched.submit_dryrun(app(), {**cfg, "validate_spec": False})
+    assert info.app is not None
+    info.app.roles[0].image = "registry.example.com/ws:abc"  # what the workspace build did
+    app_id = sched.schedule(info)
+    ns, name = app_id.split(":")
+    objs = fake.of("volcano", ns) + fake.of("job", ns)
+    tmpls = list(k8s._templates(objs))
+    assert tmpls
+    for t in tmpls:
+        c = t["spec"]["containers"][0]
+        assert c["image"] == "registry.example.com/ws:abc"
+        assert {e["name"]: e.get("value") for e in c["env"]}["TORCHX_IMAGE"] == c["image"]

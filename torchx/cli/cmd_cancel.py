@@ -16,13 +16,13 @@ class CmdCancel(SubCommand):
         add_handle(subparser, "the job to cancel")
 
     def run(self, args: argparse.Namespace) -> None:
-        from torchx.specs.api import UnknownAppException
-
         handle = check_handle(args.app_handle)
         with get_runner() as runner:
             status = runner.status(handle)
-            if status is None:
-                raise UnknownAppException(handle)
+            if status is None:  # as upstream: a no-op, exit 0 (it may be long gone)
+                log.warning("%s is unknown (never submitted, or deleted); nothing to cancel",
+                            handle)
+                return
             if status.is_terminal():
                 log.info("%s already ended (%s); nothing to cancel", handle, status.state.name)
                 return

@@ -1,4 +1,8 @@
-"""``torchx configure``: write a starter .torchxconfig listing every scheduler's run options."""
+"""``torchx configure``: write a starter .torchxconfig with a section per scheduler.
+
+As upstream: by default only the options each scheduler requires; ``-a/--all`` lists every
+option (commented out, with its default and help); ``--print`` writes to stdout instead.
+"""
 
 from __future__ import annotations
 
@@ -20,8 +24,14 @@ class CmdConfigure(SubCommand):
             "-s", "--schedulers", default=None,
             help="comma-separated schedulers to include (default: all)",
         )
-        subparser.add_argument(
-            "--required_only", action="store_true", help="only the options without a default"
+        which = subparser.add_mutually_exclusive_group()
+        which.add_argument(
+            "-a", "--all", action="store_true",
+            help="every option of each scheduler, not only the required ones",
+        )
+        which.add_argument(
+            "--required_only", action="store_true",
+            help="only the options without a default (the default)",
         )
         subparser.add_argument(
             "--print", action="store_true", help="print to stdout instead of writing a file"
@@ -38,7 +48,7 @@ class CmdConfigure(SubCommand):
         for name in schedulers or []:
             get_scheduler_factory(name)  # unknown names fail before anything is written
         buf = io.StringIO()
-        config.dump(buf, schedulers, required_only=args.required_only)
+        config.dump(buf, schedulers, required_only=not args.all)
         if args.print:
             sys.stdout.write(buf.getvalue())
             return

@@ -16,11 +16,11 @@ class CmdDelete(SubCommand):
         add_handle(subparser, "the job to delete")
 
     def run(self, args: argparse.Namespace) -> None:
-        from torchx.specs.api import UnknownAppException
-
         handle = check_handle(args.app_handle)
         with get_runner() as runner:
-            if runner.status(handle) is None:
-                raise UnknownAppException(handle)
+            if runner.status(handle) is None:  # as upstream: a no-op, exit 0
+                log.warning("%s is unknown (never submitted, or already deleted); nothing to"
+                            " delete", handle)
+                return
             runner.delete(handle)
         log.info("deleted %s", handle)

@@ -215,12 +215,16 @@ def watch(runner: Any, handle: str, info: Any, streaming: bool, stream: Any) -> 
         pairs = [(r.name, k) for r in app.roles for k in range(r.num_replicas)] if app else []
         streams = LogStreams(runner, handle, pairs, printer, True)
     log.info("waiting for %s (Ctrl-C cancels it)", handle)
+    from torchx.util.signals import SignalException, sigterm_raises
+
     try:
-        status = _wait(runner, handle, line, printer)
-    except KeyboardInterrupt:
+        with sigterm_raises():
+            status = _wait(runner, handle, line, printer)
+    except (KeyboardInterrupt, SignalException) as e:
         if line:
             line.clear()
-        log.warning("Ctrl-C: cancelling %s", handle)
+        log.warning("%s: cancelling %s", "Ctrl-C" if isinstance(e, KeyboardInterrupt) else e,
+                    handle)
         runner.cancel(handle)
         status = runner.wait(handle, wait_interval=_POLL_S)
     if streams is not None:

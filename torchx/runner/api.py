@@ -58,6 +58,8 @@ class Runner:
         self._component_defaults = component_defaults or {}
         self._scheduler_params = dict(scheduler_params or {})
         self._schedulers: dict[str, Scheduler[Any]] = {}
+        self._apps: dict[AppHandle, AppDef] = {}
+        """Apps this Runner scheduled: ``describe`` returns them as submitted."""
 
     # ---- lifecycle
 
@@ -154,10 +156,16 @@ class Runner:
         parent_run_id: str | None = None,
     ) -> AppDryRunInfo[Any]:
         """The scheduler's request for ``app`` with ``cfg``; nothing is submitted."""
-        if not app.roles:
-            from torchx.specs.api import TorchXError
+        from torchx.specs.errors import UsageError  # a ValueError, as upstream raises
 
-            raise TorchXError(f"app `{app.name}` has no roles; add at least one Role")
+        if not app.roles:
+            raise UsageError(f"app `{app.name}` has no roles; add at least one Role")
+        for role in app.roles:
+            if role.num_replicas <= 0:
+                raise UsageError(
+                    f"role `{role.name}` of app `{app.name}` has num_replicas="
+                    f"{role.num_replicas}; it needs at least 1"
+                )
         sched = self._scheduler(scheduler)
         app = copy.deepcopy(app)
         merged: dict[str, CfgVal] = dict(cfg or {})
@@ -199,7 +207,9 @@ class Runner:
         if sched.builds_workspaces():
             sched.build_workspaces(dryrun_info.app.roles, dryrun_info.cfg, dryrun=False)
         app_id = sched.schedule(dryrun_info)
-        return make_app_handle(scheduler, self._name, app_id)
+        handle = make_app_handle(scheduler, self._name, app_id)
+        self._apps[handle] = dryrun_info.app
+        return handle
 
     # ---- managing
 
@@ -253,12 +263,19 @@ class Runner:
         sched.delete(app_id)
 
     def describe(self, app_handle: AppHandle) -> AppDef | None:
-        """The app as the scheduler knows it (roles may be partial); None when unknown."""
+        """The app as submitted (its name and metadata); None when the scheduler forgot it.
+
+        Apps this Runner scheduled come back whole; others are rebuilt from the scheduler
+        (roles may be partial; the name is the app id where the scheduler does not keep it).
+        """
         sched, _, app_id = self._resolve(app_handle)
         desc = sched.describe(app_id)
         if desc is None:
+            self._apps.pop(app_handle, None)
             return None
-        return AppDef(name=app_id, roles=desc.roles)
+        if app_handle in self._apps:
+            return copy.deepcopy(self._apps[app_handle])
+        return AppDef(name=desc.name or app_id, roles=desc.roles, metadata=dict(desc.metadata))
 
     def list(
         self, scheduler: str, cfg: Mapping[str, CfgVal] | None = None

@@ -21,6 +21,8 @@ BUILTIN_SCHEDULER_MODULES: dict[str, str] = {
     "local_docker": "torchx.schedulers.docker_scheduler",
     "aws_batch": "torchx.schedulers.aws_batch_scheduler",
     "aws_sagemaker": "torchx.schedulers.aws_sagemaker_scheduler",
+    "kubernetes": "torchx.schedulers.kubernetes_scheduler",
+    "kubernetes_mcad": "torchx.schedulers.kubernetes_mcad_scheduler",
 }
 """Builtin schedulers: name -> module exposing ``create_scheduler(session_name, **kwargs)``."""
 

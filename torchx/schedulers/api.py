@@ -54,6 +54,10 @@ class DescribeAppResponse:
     ui_url: str | None = None
     roles_statuses: list[RoleStatus] = field(default_factory=list)
     roles: list[Role] = field(default_factory=list)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    """The submitted ``AppDef.metadata``, where the scheduler keeps it."""
+    name: str = ""
+    """The submitted ``AppDef.name``, where the scheduler keeps it ("" otherwise)."""
 
 
 @dataclass

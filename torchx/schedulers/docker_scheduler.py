@@ -82,6 +82,7 @@ CANCELLED_SUFFIX = ".cancelled"
 STOP_GRACE_S = 10
 _L = "torchx.pytorch.org/"
 LABEL_APP, LABEL_APP_NAME, LABEL_SESSION = _L + "app-id", _L + "app-name", _L + "session"
+LABEL_METADATA = _L + "app-metadata"  # the AppDef's metadata (JSON), for describe
 LABEL_ROLE, LABEL_ROLE_INDEX, LABEL_REPLICA = _L + "role-name", _L + "role-index", _L + "replica-id"
 LABEL_NUM_REPLICAS, LABEL_MAX_RETRIES = _L + "num-replicas", _L + "max-retries"
 
@@ -167,10 +168,8 @@ class DockerContainer:
             parts.append("--privileged")
         parts.append(" ".join([f"--entrypoint {q(self.entrypoint)} {q(self.image)}",
                                *(q(a) for a in self.args)]))
-        run = " \\\n    ".join(parts)
-        if self.overlay:
-            run = f"# overlay (containers.create kwargs): {json.dumps(self.overlay)}\n{run}"
-        return run
+        overlay = f"# overlay (containers.create kwargs): {json.dumps(self.overlay)}\n"
+        return (overlay if self.overlay else "") + " \\\n    ".join(parts)
 
 
 @dataclass
@@ -190,9 +189,6 @@ class DockerJob:
         lines += [f"# workspace: {b.describe()}" for b in self.builds]
         lines += [c.docker_run(self.network) for c in self.containers]
         return "\n".join(lines) + "\n"
-
-    def __str__(self) -> str:
-        return repr(self)
 
 
 # --------------------------------------------------------------------------- role -> request
@@ -282,6 +278,7 @@ def app_to_job(
                     LABEL_ROLE: role.name, LABEL_ROLE_INDEX: str(index), LABEL_REPLICA: str(k),
                     LABEL_NUM_REPLICAS: str(role.num_replicas),
                     LABEL_MAX_RETRIES: str(role.max_retries),
+                    **({LABEL_METADATA: json.dumps(app.metadata)} if app.metadata else {}),
                 },
                 cpus=float(res.cpu) if res.cpu > 0 else None,
                 mem_mb=res.memMB if res.memMB > 0 else None,
@@ -495,6 +492,8 @@ class DockerScheduler(DockerWorkspaceMixin, Scheduler[Mapping[str, CfgVal]]):
             msg="; ".join(failed),
             roles_statuses=list(roles.values()),
             roles=_roles(infos),
+            metadata=json.loads(infos[0]["Config"]["Labels"].get(LABEL_METADATA) or "{}"),
+            name=infos[0]["Config"]["Labels"].get(LABEL_APP_NAME, ""),
         )
 
     def wait_for_change(self, app_id: str, timeout: float) -> None:

@@ -60,6 +60,7 @@ from torchx.specs.api import (
     make_app_handle,
     runopts,
 )
+from torchx.util.signals import SignalException  # noqa: F401 -- upstream's import path
 
 # --------------------------------------------------------------------------- states
 
@@ -105,6 +106,8 @@ class ReplicaSpec:
     env: dict[str, str]
     log_dir: str
     error_file: str
+    cwd: str = ""
+    """Directory the replica starts in; empty: the app's ``cwd``."""
 
 
 @dataclass
@@ -117,6 +120,7 @@ class LocalRequest:
     log_dir: str
     replicas: list[ReplicaSpec] = field(default_factory=list)
     roles: list[dict[str, Any]] = field(default_factory=list)
+    metadata: dict[str, Any] = field(default_factory=dict)
 
     def __repr__(self) -> str:
         import shlex
@@ -125,8 +129,53 @@ class LocalRequest:
         for r in self.replicas:
             env = " ".join(f"{k}={shlex.quote(v)}" for k, v in sorted(r.env.items()))
             cmd = " ".join(shlex.quote(a) for a in r.argv)
-            lines.append(f"  {r.role}[{r.id}]: {env} {cmd}")
+            where = f" (in {r.cwd})" if r.cwd else ""
+            lines.append(f"  {r.role}[{r.id}]{where}: {env} {cmd}")
         return "\n".join(lines)
+
+
+PopenRequest = LocalRequest
+"""Upstream's name for local_cwd's request (what ``--dryrun`` prints)."""
+
+
+# --------------------------------------------------------------------------- images
+
+
+class ImageProvider:
+    """Where a role's image is on this machine: ``${img_root}`` and the replica's directory."""
+
+    def __init__(self, cfg: Mapping[str, CfgVal] | None = None) -> None:
+        self.cfg = dict(cfg or {})
+
+    def fetch(self, image: str) -> str:
+        """The image's local directory (the ``${img_root}`` macro)."""
+        raise NotImplementedError
+
+    def get_cwd(self, image: str) -> str:
+        """The directory replicas of a role with this image start in."""
+        return self.fetch(image)
+
+
+class CWDImageProvider(ImageProvider):
+    """The default: the image is ignored; replicas run in the current directory."""
+
+    def fetch(self, image: str) -> str:
+        return os.getcwd()
+
+
+class LocalDirectoryImageProvider(ImageProvider):
+    """The image is a directory on this machine; each role's replicas run in it.
+
+    ``create_scheduler(session, image_provider_class=LocalDirectoryImageProvider)``.
+    """
+
+    def fetch(self, image: str) -> str:
+        if not os.path.isdir(image):
+            raise LocalSchedulerError(
+                f"image `{image}` is not a directory; with LocalDirectoryImageProvider each"
+                " role's image names the directory it runs in"
+            )
+        return os.path.abspath(image)
 
 
 def torchx_home() -> str:
@@ -217,9 +266,16 @@ def _alive(info: Mapping[str, Any] | None) -> bool:
 class LocalScheduler(Scheduler[Mapping[str, CfgVal]]):
     """Runs replicas as local processes under a detached, durable supervisor."""
 
-    def __init__(self, session_name: str, kill_grace: float = KILL_GRACE_S, **_: Any) -> None:
+    def __init__(
+        self,
+        session_name: str,
+        kill_grace: float = KILL_GRACE_S,
+        image_provider_class: Callable[..., ImageProvider] = CWDImageProvider,
+        **_: Any,
+    ) -> None:
         super().__init__("local_cwd", session_name)
         self.kill_grace = kill_grace
+        self.image_provider_class = image_provider_class
         self._launched: list[int] = []
 
     def _run_opts(self) -> runopts:
@@ -262,14 +318,17 @@ class LocalScheduler(Scheduler[Mapping[str, CfgVal]]):
                     "use fewer replicas or unset the option"
                 )
         _check_role_names(app.roles)
-        req = LocalRequest(app_id=app_id, name=app.name, cwd=cwd, log_dir=log_dir)
+        images = self.image_provider_class(cfg)
+        req = LocalRequest(app_id=app_id, name=app.name, cwd=cwd, log_dir=log_dir,
+                           metadata=dict(app.metadata))
         next_gpu = 0
         for role in app.roles:
             if role.entrypoint in ("", "<MISSING>"):
                 raise LocalSchedulerError(f"role `{role.name}` has no entrypoint; set `entrypoint=`")
             req.roles.append(role_to_json(role))
+            img_root, role_cwd = images.fetch(role.image), images.get_cwd(role.image)
             for k in range(role.num_replicas):
-                values = macros.Values(img_root=cwd, app_id=app_id, replica_id=str(k),
+                values = macros.Values(img_root=img_root, app_id=app_id, replica_id=str(k),
                                        rank0_env="TORCHX_RANK0_HOST")
                 r = values.apply(role)
                 rdir = os.path.join(log_dir, role.name, str(k))
@@ -285,8 +344,10 @@ class LocalScheduler(Scheduler[Mapping[str, CfgVal]]):
                     ids = range(next_gpu, next_gpu + gpus_each)
                     env["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, ids))
                     next_gpu += gpus_each
-                req.replicas.append(ReplicaSpec(role.name, k, [r.entrypoint, *r.args], env,
-                                                rdir, env["TORCHELASTIC_ERROR_FILE"]))
+                req.replicas.append(ReplicaSpec(
+                    role.name, k, [r.entrypoint, *r.args], env, rdir,
+                    env["TORCHELASTIC_ERROR_FILE"], "" if role_cwd == cwd else role_cwd,
+                ))
         return AppDryRunInfo(req, repr)
 
     def schedule(self, dryrun_info: AppDryRunInfo[LocalRequest]) -> str:
@@ -303,7 +364,7 @@ class LocalScheduler(Scheduler[Mapping[str, CfgVal]]):
         write_json_atomic(os.path.join(app_dir, "request.json"), {
             "app_id": req.app_id, "name": req.name, "cwd": req.cwd, "log_dir": req.log_dir,
             "created": created, "kill_grace": self.kill_grace, "roles": req.roles,
-            "replicas": [vars(r) for r in req.replicas],
+            "replicas": [vars(r) for r in req.replicas], "metadata": req.metadata,
         })
         write_json_atomic(os.path.join(app_dir, "state.json"), {
             "app_id": req.app_id, "name": req.name, "created": created, "state": "SUBMITTED",
@@ -386,6 +447,7 @@ class LocalScheduler(Scheduler[Mapping[str, CfgVal]]):
             app_id=app_id, state=STATES[st["state"]], num_restarts=st.get("num_restarts", 0),
             msg=st.get("msg", ""), structured_error_msg=st.get("structured_error_msg", NONE),
             roles_statuses=list(by_role.values()), roles=roles,
+            metadata=req.get("metadata") or {}, name=req.get("name", ""),
         )
 
     def list(self, cfg: Mapping[str, CfgVal] | None = None) -> list[ListAppResponse]:

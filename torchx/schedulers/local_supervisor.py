@@ -137,6 +137,7 @@ class Replica:
         self.env: dict[str, str] = dict(spec["env"])  # type: ignore[call-overload]
         self.log_dir = str(spec["log_dir"])
         self.error_file = str(spec["error_file"])
+        self.cwd = str(spec.get("cwd") or "")
         self.pid: int | None = None
         self.start_ticks = 0
         self.state = "PENDING"
@@ -205,6 +206,22 @@ class Supervisor:
     # ---- processes
 
     def spawn(self, r: Replica) -> None:
+        """Start ``r`` (in its own directory when it has one: the supervisor has no threads)."""
+        if not r.cwd:
+            return self._spawn(r)
+        home = os.getcwd()
+        try:
+            os.chdir(r.cwd)
+        except OSError as e:
+            r.state, r.exit_code = "FAILED", 127
+            r.error = f"cannot enter `{r.cwd}`: {e.strerror}"
+            return self.on_exit(r, 127)
+        try:
+            self._spawn(r)
+        finally:
+            os.chdir(home)
+
+    def _spawn(self, r: Replica) -> None:
         import signal
 
         try:

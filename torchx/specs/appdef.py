@@ -42,7 +42,8 @@ class Resource:
         memMB: memory in MB
         capabilities: scheduler-specific hints (e.g. ``node.kubernetes.io/instance-type``)
         devices: named devices and their counts (e.g. ``vpc.amazonaws.com/efa: 4``)
-        tags: free-form labels
+        tags: free-form labels (not hardware: equality ignores them), e.g. the named resource
+            a Resource came from
     """
 
     cpu: int
@@ -50,7 +51,16 @@ class Resource:
     memMB: int
     capabilities: dict[str, Any] = field(default_factory=dict)
     devices: dict[str, int] = field(default_factory=dict)
-    tags: dict[str, object] = field(default_factory=dict)
+    tags: dict[str, object] = field(default_factory=dict, compare=False)
+
+    def is_fractional(self) -> bool:
+        """Whether this is a fraction of a host (a named resource's ``_<fraction>`` variant)."""
+        return bool(self.tags.get("torchx/named_resources.is_fractional"))
+
+    def get_resource_name(self) -> str | None:
+        """The named resource this Resource came from, if any."""
+        name = self.tags.get("torchx/named_resources.name")
+        return None if name is None else str(name)
 
     @staticmethod
     def copy(original: Resource, **capabilities: Any) -> Resource:
@@ -96,11 +106,18 @@ class macros:
             role = copy.deepcopy(role)
             role.args = [self.substitute(a) for a in role.args]
             role.env = {k: self.substitute(v) for k, v in role.env.items()}
-            role.metadata = {
-                k: self.substitute(v) if isinstance(v, str) else v
-                for k, v in role.metadata.items()
-            }
+            role.metadata = self._deep(role.metadata)
             return role
+
+        def _deep(self, value: Any) -> Any:
+            """Substitution through nested dicts and lists (metadata such as overlays)."""
+            if isinstance(value, str):
+                return self.substitute(value)
+            if isinstance(value, dict):
+                return {k: self._deep(v) for k, v in value.items()}
+            if isinstance(value, list):
+                return [self._deep(v) for v in value]
+            return value
 
         def to_dict(self) -> dict[str, str]:
             return {k: str(v) for k, v in dataclasses.asdict(self).items()}

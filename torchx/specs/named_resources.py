@@ -8,10 +8,12 @@ Entry points and the custom module are read only when a name is not found in the
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Callable, Iterator, Mapping
 
-from torchx.specs.appdef import Resource
+from torchx.specs.appdef import NULL_RESOURCE, Resource
+from torchx.specs.capabilities import RESOURCE_NAME_TAG
 from torchx.specs.errors import UserKeyError
 from torchx.util.suggest import suggest as _suggest
 
@@ -61,33 +63,49 @@ def all_factories() -> dict[str, Factory]:
     """Every known name -> factory (tables, plugins and the custom module)."""
     merged = dict(_plugin_factories())
     merged.update(_builtin_tables())
+    merged.update(SPECIAL)
     return merged
 
 
-def _find(name: str, table: Mapping[str, Factory]) -> Factory | None:
+def _find(name: str, table: Mapping[str, Factory]) -> tuple[str, Factory] | None:
+    """(registered name, factory) for ``name``: exact, else ignoring case."""
     if name in table:
-        return table[name]
+        return name, table[name]
     lower = name.lower()
     for key, factory in table.items():
         if key.lower() == lower:
-            return factory
+            return key, factory
     return None
+
+
+def _null() -> Resource:
+    return copy.deepcopy(NULL_RESOURCE)
+
+
+SPECIAL: dict[str, Factory] = {"NULL": _null, "MISSING": _null}
+"""``NULL`` and ``MISSING`` name the "no resource given" resource (:py:data:`NULL_RESOURCE`)."""
+MISSING_RESOURCE: Resource = NULL_RESOURCE
+"""What ``named_resources["MISSING"]`` equals: the unset resource."""
 
 
 def get_named_resource(name: str) -> Resource:
     """The Resource called ``name``; KeyError suggesting close names when there is none."""
-    factory = _find(name, _builtin_tables())
-    if factory is None:
+    if name in SPECIAL:
+        return SPECIAL[name]()
+    found = _find(name, _builtin_tables())
+    if found is None:
         plugins = _plugin_factories()
-        factory = _find(name, plugins)
-        if factory is None:
+        found = _find(name, plugins)
+        if found is None:
             known = list(_builtin_tables()) + list(plugins)
             raise UserKeyError(
                 f"unknown named resource `{name}`" + _suggest(name, known, "named resources")
             )
+    key, factory = found
     res = factory()
     if not isinstance(res, Resource):
         raise TypeError(f"named resource `{name}` factory returned {type(res).__name__}, not Resource")
+    res.tags.setdefault(RESOURCE_NAME_TAG, key)
     return res
 
 

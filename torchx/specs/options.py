@@ -169,8 +169,9 @@ class runopts:
         out: dict[str, CfgVal] = {}
         for key, val in json.loads(json_repr).items():
             name = self._canonical(key)
-            if name is not None:
-                out[name] = convert_value(name, val, self._opts[name].opt_type)
+            if name is not None:  # null is "unset", whatever the option's type
+                out[name] = None if val is None else convert_value(
+                    name, val, self._opts[name].opt_type)
         return out
 
     def __repr__(self) -> str:

@@ -22,8 +22,6 @@ BAD = [
     (["status", "not-a-handle"], None, 2, "malformed app handle `not-a-handle`"),
     (["log", "local_cwd://torchx/x/a/b/c"], None, 2, "malformed app handle"),
     (["status", "local_cwd://torchx/nosuch-123"], None, 1, "unknown app"),
-    (["cancel", "local_cwd://torchx/nosuch-123"], None, 1, "unknown app"),
-    (["delete", "local_cwd://torchx/nosuch-123"], None, 1, "unknown app"),
     (["describe", "local_cwd://torchx/nosuch-123"], None, 1, "unknown app"),
     (["log", "local_cwd://torchx/nosuch-123"], None, 1, "unknown app"),
     (["runopts", "nosuch"], None, 2, "unknown scheduler `nosuch`"),
@@ -48,6 +46,13 @@ def test_bad_input_is_one_line(cli: Cli, argv: list[str], config: str | None, co
     assert len(lines) == 1, p.stderr
     assert lines[0].startswith("torchx: error: ") and fragment in lines[0], lines[0]
     assert "Traceback" not in p.stderr and p.stdout == ""
+
+
+@pytest.mark.parametrize("cmd", ["cancel", "delete"])
+def test_cancel_and_delete_of_an_unknown_app_are_no_ops(cli: Cli, cmd: str) -> None:
+    p = cli(cmd, "local_cwd://torchx/nosuch-123")  # as upstream: exit 0, nothing on stdout
+    assert p.returncode == 0 and p.stdout == "", p.stderr
+    assert f"nothing to {cmd}" in p.stderr and "Traceback" not in p.stderr
 
 
 def test_log_of_a_missing_role_and_replica(cli: Cli) -> None:

@@ -387,3 +387,22 @@ def test_replicas_get_the_interpreter_running_torchx(cli: Cli) -> None:
     p = cli("run", "utils.python", "-c", "import sys; print(sys.prefix)")
     assert p.returncode == 0, p.stderr
     assert p.stdout.splitlines()[1:] == [f"python/0 {sys.prefix}"]
+
+
+def test_sigterm_cancels_the_job_like_ctrl_c(cli: Cli) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "torchx", "run", "utils.sh", "echo started; sleep 60"],
+        cwd=cli.cwd, env=cli.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        handle = proc.stdout.readline().strip()
+        assert proc.stdout.readline().strip() == "sh/0 started"
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert "got SIGTERM: cancelling" in err and "Traceback" not in err
+    assert cli.status(handle)["state"] == "CANCELLED"

@@ -19,8 +19,8 @@ pytestmark = pytest.mark.timeout(120)
 def test_overlay_sets_container_options(sched: DockerScheduler, client: Any) -> None:
     role = specs.Role("r", image=BUSYBOX, entrypoint="sh", args=["-c", "pwd"], num_replicas=2)
     set_overlay(role, "docker", "container",
-                {"working_dir": "/tmp", "labels": {"team": "ml"}})
-    app = specs.AppDef("ovl", roles=[role])
+                {"working_dir": "/tmp", "labels": {"team": "r${replica_id}"}})
+    app = specs.AppDef("ovl", roles=[role], metadata={"team": "ml"})
     info = sched.submit_dryrun(app, {})
     assert "# overlay (containers.create kwargs)" in repr(info)
     app_id = sched.schedule(info)
@@ -34,4 +34,6 @@ def test_overlay_sets_container_options(sched: DockerScheduler, client: Any) -> 
     assert "".join(sched.log_iter(app_id, "r", 0)).strip() == "/tmp"
     found = client.api.containers(
         all=True, filters={"label": f"torchx.pytorch.org/app-id={app_id}"})
-    assert [c["Labels"]["team"] for c in found] == ["ml", "ml"]  # torchx labels kept too
+    teams = sorted(c["Labels"]["team"] for c in found)
+    assert teams == ["r0", "r1"]  # macros filled per replica, torchx labels kept
+    assert (desc.name, desc.metadata) == ("ovl", {"team": "ml"})  # describe: as submitted

@@ -218,7 +218,7 @@ def test_container_overlay_is_merged_last_and_guarded() -> None:
 
     app = full_app()
     set_overlay(app.roles[0], "docker", "container",
-                {"shm_size": "2g", "cap_add": ["SYS_PTRACE"], PUT("labels"): {"x": "1"}})
+                {"shm_size": "2g", "cap_add": ["SYS_PTRACE"], PUT("labels"): {"x": "${replica_id}"}})
     job = ds.app_to_job(app, "app-1", ds.DockerOpts(), {}, "s")
     kw = ds.create_kwargs(job.containers[1], "torchx")
     assert kw["shm_size"] == "2g" and kw["cap_add"] == ["SYS_PTRACE"]

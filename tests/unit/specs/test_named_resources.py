@@ -110,7 +110,8 @@ def test_unknown_name_suggests(name: str, suggestion: str) -> None:
 
 
 def test_explicit_sizes_without_h() -> None:
-    assert specs.resource() == Resource(cpu=1, gpu=0, memMB=1024)
+    assert specs.resource() == Resource(cpu=2, gpu=0, memMB=1024)  # upstream's default
+    assert specs.resource(cpu=0, memMB=0) == Resource(cpu=2, gpu=0, memMB=1024)  # 0 = unset
     assert specs.resource(cpu=4, memMB=10) == Resource(cpu=4, gpu=0, memMB=10)
 
 

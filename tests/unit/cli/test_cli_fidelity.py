@@ -1,0 +1,46 @@
+"""CLI behaviour that matches upstream TorchX's (issue 11): configure flags, cancel/delete no-ops."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from torchx.cli.main import run_cli
+
+
+@pytest.fixture(autouse=True)
+def _private(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TORCHX_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("HOME", str(tmp_path / "user"))
+    monkeypatch.delenv("TORCHXCONFIG", raising=False)
+    monkeypatch.chdir(tmp_path)
+
+
+def _out(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    assert run_cli(argv) in (0, None)
+    return capsys.readouterr().out
+
+
+def test_configure_prints_required_only_by_default_and_everything_with_all(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    required = _out(["configure", "--print", "-s", "local_cwd,local_docker"], capsys)
+    assert "[local_cwd]" in required and "[local_docker]" in required
+    assert "log_dir" not in required and "copy_env" not in required
+    for flag in ("--all", "-a"):
+        everything = _out(["configure", "--print", flag, "-s", "local_cwd,local_docker"], capsys)
+        assert "log_dir" in everything and "copy_env" in everything
+
+
+def test_configure_all_covers_every_scheduler(capsys: pytest.CaptureFixture[str]) -> None:
+    from torchx.schedulers import get_scheduler_names
+
+    text = _out(["configure", "--print", "--all"], capsys)
+    for name in get_scheduler_names():
+        assert f"[{name}]" in text
+
+
+def test_configure_all_writes_the_file(tmp_path: Path) -> None:
+    assert run_cli(["configure", "--all", "-s", "local_cwd"]) in (0, None)
+    assert "log_dir" in (tmp_path / ".torchxconfig").read_text()

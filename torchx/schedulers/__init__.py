@@ -19,6 +19,8 @@ BUILTIN_SCHEDULER_MODULES: dict[str, str] = {
     "local_cwd": "torchx.schedulers.local_scheduler",
     "slurm": "torchx.schedulers.slurm_scheduler",
     "local_docker": "torchx.schedulers.docker_scheduler",
+    "lsf": "torchx.schedulers.lsf_scheduler",
+    "gridengine": "torchx.schedulers.gridengine_scheduler",
 }
 """Builtin schedulers: name -> module exposing ``create_scheduler(session_name, **kwargs)``."""
 

@@ -129,6 +129,11 @@ class LsfBsub:
     head: bool = False
 
     def body(self) -> str:
+        """The job body LSF runs with ``sh``. A string holding a control character is quoted as
+        bash's one-line ``$'...'``, so such a command runs under ``bash -c``: no user string
+        may start a body line, which LSF would read as a ``#BSUB`` option."""
+        if any("$'" in part for part in self.docker):
+            return "#!/bin/sh\nexec bash -c " + shlex.quote("exec " + " ".join(self.docker)) + "\n"
         return "#!/bin/sh\nexec " + " \\\n  ".join(self.docker) + "\n"
 
 

@@ -14,7 +14,8 @@ jobs tolerate: torchrun waits for its peers.
 
 The generated script has ``#$`` directives (``-S /bin/bash``, ``-N``, ``-t``, ``-cwd`` or ``-wd
 <job_dir>``, ``-o/-e torchx-$JOB_ID.$TASK_ID.out/.err``, ``-V``, ``-q``, ``-P``, ``-pe``, ``-l``),
-exports ``TORCHX_APP_ID`` (the job id) and ``TORCHX_RANK0_HOST`` (``macros.rank0_env``): task 1
+sets the submitter's ``PATH`` (``-V`` passes every
+other variable), exports ``TORCHX_APP_ID`` (the job id) and ``TORCHX_RANK0_HOST`` (``macros.rank0_env``): task 1
 writes its host name to ``.torchx-<job id>.rank0`` in the job directory and the other tasks
 wait for that file (shared filesystem). Then a ``case`` on ``$SGE_TASK_ID`` runs the replica's
 command, every user string single-quoted. ``max_retries`` reruns a failed task by exiting 99
@@ -141,6 +142,8 @@ class GridEngineRequest:
         lines = ["#!/bin/bash", *[f"#$ {d}" for d in self.directives], "",
                  f"# torchx: app {_q(self.app_name)}, {n} replica(s) as tasks 1-{n} of one array job",
                  *[f"# note: {note}" for note in self.notes],
+                 "# -V passes the submit environment but PATH; take the submitter's too",
+                 'if [ -n "${SGE_O_PATH:-}" ]; then export PATH="$SGE_O_PATH"; fi',
                  f'export {APP_ID_ENV}="$JOB_ID"',
                  'rank0=".torchx-$JOB_ID.rank0"  # task 1 publishes its host here (job directory)',
                  'if [ "$SGE_TASK_ID" = 1 ]; then',

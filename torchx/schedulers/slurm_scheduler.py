@@ -377,9 +377,10 @@ class SlurmScheduler(Scheduler[Mapping[str, CfgVal]]):
         version, mem = self._cluster_facts()
         return AppDryRunInfo(build_request(app, opts, version, mem), repr)
 
-    def build_workspaces(self, roles: list[Any], cfg: Mapping[str, CfgVal], dryrun: bool) -> None:
-        """Runner hook: accepting it makes the Runner set ``role.workspace``; the copy itself
-        happens in :py:meth:`schedule` (only with ``job_dir``; else the job runs in place)."""
+    def builds_workspaces(self) -> bool:
+        """True: the Runner sets ``role.workspace``; the copy itself happens in
+        :py:meth:`schedule` (only with ``job_dir``; else the job runs in place)."""
+        return True
 
     def schedule(self, dryrun_info: AppDryRunInfo[SlurmBatchRequest]) -> str:
         req = dryrun_info.request

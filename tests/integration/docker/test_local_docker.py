@@ -29,7 +29,7 @@ def sh_app(script: str, name: str = "sh", **role_kw: Any) -> specs.AppDef:
 
 def run(sched: DockerScheduler, app: specs.AppDef, cfg: dict[str, Any] | None = None) -> str:
     info = sched.submit_dryrun(app, cfg or {})
-    sched.build_workspaces(app.roles, info._cfg, dryrun=False)
+    sched.build_workspaces(app.roles, info.cfg, dryrun=False)
     return sched.schedule(info)
 
 

@@ -7,7 +7,7 @@
 # to hostname -s), min_uid/min_gid 0 (CI runs as root), a 1 s scheduling interval, a parallel
 # environment `smp` ($pe_slots) and queue all.q with 4 slots. Daemons are started by hand (no
 # systemd). Idempotent: when qmaster and execd already run and all.q is configured it only checks
-# them (well under a second).
+# them (a second or two).
 set -euo pipefail
 export SGE_ROOT=/var/lib/gridengine SGE_CELL=default
 H=$(hostname -s)
@@ -44,7 +44,8 @@ install_packages() {
 }
 
 configured() {  # everything the tests rely on is in place
-  qconf -sconf global 2>/dev/null | grep -q '^min_uid *0$' &&
+  local conf; conf=$(qconf -sconf global 2>/dev/null) || return 1
+  grep -q '^min_uid *0$' <<<"$conf" && grep -q '^login_shells *none$' <<<"$conf" &&
     qconf -ssconf 2>/dev/null | grep -q '^schedule_interval *0:0:1$' &&
     qconf -sp smp >/dev/null 2>&1 && qconf -sq all.q >/dev/null 2>&1 &&
     qconf -sel 2>/dev/null | grep -qx "$H"
@@ -55,7 +56,10 @@ configure() {
   (
     cd "$t"
     qconf -sconf global >global                      # root's jobs are refused (min_uid 1000) unless:
-    sed -i -e 's/^min_uid .*/min_uid 0/' -e 's/^min_gid .*/min_gid 0/' global
+    # jobs start as plain (non-login) shells: root's ~/.profile here runs pyenv, which blocks on
+    # a lock other processes hold and writes to every job's stderr
+    sed -i -e 's/^min_uid .*/min_uid 0/' -e 's/^min_gid .*/min_gid 0/' \
+      -e 's/^login_shells .*/login_shells none/' global
     qconf -Mconf global >/dev/null                   # the file must be named after the config
     qconf -ssconf >sched                             # default 15 s scheduling interval -> 1 s
     sed -i -e 's/^schedule_interval .*/schedule_interval 0:0:1/' -e 's/^flush_submit_sec .*/flush_submit_sec 1/' \

@@ -352,7 +352,7 @@ class GridEngineScheduler(Scheduler[Mapping[str, CfgVal]]):
                 " Engine client is installed (Debian: gridengine-client) and SGE_ROOT is set"
             ) from None
         text = p.stderr.strip() or p.stdout.strip() or f"exit code {p.returncode}"
-        if p.returncode != 0 and not (missing_ok and re.search(r"not found|do not exist", text)):
+        if p.returncode != 0 and not (missing_ok and re.search(r"not found|does not exist|do not exist", text)):
             err = "; ".join(ln.strip() for ln in text.splitlines() if ln.strip())
             raise GridEngineCommandError(f"`{cmd[0]}` failed: {err}")
         return p.stdout

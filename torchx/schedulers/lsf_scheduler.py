@@ -464,8 +464,8 @@ class LsfScheduler(Scheduler[Mapping[str, CfgVal]]):
         should_tail: bool = False,
         streams: Stream | None = None,
     ) -> Iterable[str]:
-        """Lines of the replica's ``-o``/``-e`` files (stderr for None, as upstream; both for
-        COMBINED). ``since``/``until`` are ignored: the files carry no timestamps."""
+        """Lines of the replica's ``-o``/``-e`` files (both for COMBINED or None, as every torchx
+        scheduler). ``since``/``until`` are ignored: the files carry no timestamps."""
         jobs = self._jobs("-P", app_id)
         role = clean_name(role_name)
         job = next((j for j in jobs if _replica_of(app_id, j.name) == (role, k)), None)
@@ -477,7 +477,7 @@ class LsfScheduler(Scheduler[Mapping[str, CfgVal]]):
             raise TorchXError(f"app `{app_id}` has no replica {role_name}[{k}]; it has "
                               + ", ".join(have))
         paths = {Stream.STDOUT: [job.stdout], Stream.STDERR: [job.stderr]}.get(
-            streams or Stream.STDERR, [job.stdout, job.stderr])
+            streams or Stream.COMBINED, [job.stdout, job.stderr])
         paths = [p for p in paths if p]
 
         def done() -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -19,6 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.contract import SchedulerContract
 from tests.unit.schedulers import lsf_fakes
 from torchx import specs
 from torchx.schedulers import get_scheduler_factory
@@ -199,7 +201,8 @@ def test_run_logs_and_status_through_the_fakes(fake_lsf: Path) -> None:
     assert d.state == AppState.SUCCEEDED, d
     assert [r.state for r in d.roles_statuses[0].replicas] == [AppState.SUCCEEDED] * 2
     assert list(sched.log_iter(app_id, "main", 1, streams=Stream.STDOUT)) == ["out 1 localhost\n"]
-    assert list(sched.log_iter(app_id, "main", 1)) == ["err\n"]  # stderr by default, as upstream
+    assert list(sched.log_iter(app_id, "main", 1, streams=Stream.STDERR)) == ["err\n"]
+    assert sorted(sched.log_iter(app_id, "main", 1)) == ["err\n", "out 1 localhost\n"]
     assert sorted(sched.log_iter(app_id, "main", 0, streams=Stream.COMBINED)) == [
         "err\n", "out 0 localhost\n"]
     assert list(sched.log_iter(app_id, "main", 0, regex="^out", streams=Stream.COMBINED)) == [
@@ -308,3 +311,32 @@ def test_any_string_reaches_the_process_unchanged(
     assert (d / "s" / "100.rc").read_text().strip() == "0", (d / "jd").glob("*/*.err")
     assert json.loads((d / "got.json").read_text()) == {"argv": args, "env": env_val}
     assert not (d / "pwned").exists()
+
+
+# --------------------------------------------------------------------------- the contract
+
+
+class TestLsfContract(SchedulerContract):
+    """The shared scheduler contract, against the FAKE LSF/docker commands of lsf_fakes.
+
+    The fakes run the jobs on this host, so execution, exit codes and logs are tested too; what
+    no fake can show is declared below.
+    """
+
+    backend = "lsf"
+    unknown_app_id = "contract-no-such-app-00000000"
+    image = "contract/image:1"
+    cannot = {
+        "log_since_until": "LSF's -o/-e files carry no timestamps",
+        "delete_forgets": "LSF keeps finished jobs for CLEAN_PERIOD; delete kills them (bkill)",
+    }
+
+    def prepare(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        bindir = lsf_fakes.install(tmp_path / "fake-bin")
+        monkeypatch.setenv("PATH", f"{bindir}:{os.environ['PATH']}")
+        monkeypatch.setenv("FAKE_LSF_STATE", str(tmp_path / "lsf-state"))
+        monkeypatch.chdir(tmp_path)
+
+    def normalize_dryrun(self, text: str, tmp_path: Path) -> str:
+        text = super().normalize_dryrun(text, tmp_path)
+        return re.sub(r"contract-golden-[0-9a-f]{8}", "contract-golden-<id>", text)

@@ -37,21 +37,27 @@ from __future__ import annotations
 import json
 import os
 import re
-import shlex
-import subprocess
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from torchx.schedulers import batch_common
 from torchx.schedulers.api import (
     DescribeAppResponse,
     ListAppResponse,
     Scheduler,
     Stream,
     StructuredOpts,
-    filter_regex,
+)
+from torchx.schedulers.batch_common import (
+    BatchCommandError,
+    CommandRunner,
+    heredoc,
+    log_lines,
+    sh_quote,
+    stream_paths,
 )
 from torchx.schedulers.gridengine_status import (
     GRIDENGINE_STATES,
@@ -175,21 +181,18 @@ class GridEngineRequest:
         return "\n".join(lines) + "\n"
 
     def __repr__(self) -> str:
-        script = self.materialize()
-        eof = "TORCHX_EOF"
-        while eof in script.splitlines():
-            eof += "_"
-        return f"{' '.join(self.cmd)} <<'{eof}'\n{script}{eof}\n"
+        return heredoc(self.cmd, self.materialize())
 
 
 # --------------------------------------------------------------------------- pure functions
 
 
 def _one_line(s: str) -> str:
-    """``s`` quoted for bash on one physical line: ``$'...'`` when it holds control characters.
-    (A quoted newline would start a script line that qsub/bsub read as a directive.)"""
+    """``s`` as one bash word on one physical line: :py:func:`batch_common.sh_quote`, or bash's
+    ``$'...'`` when ``s`` holds a control character. qsub reads a ``#$`` line *anywhere* in the
+    script, so a quoted newline could start one."""
     if not re.search(r"[\x00-\x1f\x7f]", s):
-        return shlex.quote(s) if s else "''"
+        return sh_quote(s)
     body = "".join(
         "\\\\" if c == "\\" else "\\'" if c == "'" else
         f"\\x{ord(c):02x}" if ord(c) < 0x20 or ord(c) == 0x7F else c
@@ -199,10 +202,9 @@ def _one_line(s: str) -> str:
 
 
 def _q(s: str) -> str:
-    """Shell-quote ``s`` on one line; the app-id placeholder becomes ``"$TORCHX_APP_ID"``."""
-    pieces = s.split(_APP_ID)
+    """Quote ``s`` on one line; the app-id placeholder becomes ``"$TORCHX_APP_ID"`` unquoted."""
     out = '"$' + APP_ID_ENV + '"'
-    return out.join(_one_line(p) if p else "" for p in pieces) or "''"
+    return out.join(_one_line(p) if p else "" for p in s.split(_APP_ID)) or "''"
 
 
 def _comment(s: str) -> str:
@@ -210,22 +212,15 @@ def _comment(s: str) -> str:
 
 
 def directive_value(name: str, val: str) -> str:
-    """A ``#$`` option value as qsub reads it back: as is, or in quotes when it has blanks.
-
-    qsub honours ``"..."`` and ``'...'`` on directive lines but no backslash escapes, so a value
-    with both kinds of quote, or a newline, cannot be written: it is rejected with the fix.
-    """
-    if re.search(r"[\n\r\x00]", val):
+    """A ``#$`` option value (:py:func:`batch_common.directive_value`). qsub honours ``"..."``
+    on directive lines but no backslash escapes, so a value needing quotes cannot hold ``"``
+    or ``\\``: it is rejected with the fix."""
+    quoted = batch_common.directive_value(name, val, "#$")
+    if quoted != val and re.search(r'["\\]', val):
         raise InvalidRunConfigException(
-            f"`{name}` value {val!r} cannot contain a newline (a #$ directive is one line)")
-    if val and not re.search(r"[\s'\"#]", val):
-        return val
-    if '"' not in val:
-        return f'"{val}"'
-    if "'" not in val:
-        return f"'{val}'"
-    raise InvalidRunConfigException(
-        f"`{name}` value {val!r} has both ' and \": Grid Engine cannot read it; drop one kind")
+            f"`{name}` value {val!r} needs quotes on a #$ line, where Grid Engine cannot read"
+            ' `"` or `\\`: drop them')
+    return quoted
 
 
 def job_name(name: str) -> str:
@@ -315,8 +310,19 @@ def save_record(app_id: str, rec: Mapping[str, Any]) -> None:
 # --------------------------------------------------------------------------- scheduler
 
 
-class GridEngineCommandError(TorchXError):
+class GridEngineCommandError(BatchCommandError):
     """A Grid Engine command failed or is missing; the message carries its own words."""
+
+
+_RUNNER = CommandRunner(
+    system="Grid Engine",
+    packages=dict.fromkeys(("qsub", "qstat", "qacct", "qdel", "qconf"), "gridengine-client"),
+    elsewhere="run torchx where the Grid Engine client is installed and SGE_ROOT is set (source"
+              " $SGE_ROOT/default/common/settings.sh)",
+    unresponsive="check that sge_qmaster is up (`qhost`) and retry",
+    error=GridEngineCommandError,
+)
+"""The one seam every Grid Engine command goes through (see :py:meth:`GridEngineScheduler._run`)."""
 
 
 class GridEngineScheduler(Scheduler[Mapping[str, CfgVal]]):
@@ -336,26 +342,15 @@ class GridEngineScheduler(Scheduler[Mapping[str, CfgVal]]):
         self.calls = 0
 
     def _run(self, cmd: list[str], input: str | None = None, missing_ok: bool = False) -> str:
-        """Run a Grid Engine command: its stdout, or GridEngineCommandError with its stderr.
-        With ``missing_ok`` a "not found" failure is an empty answer."""
+        """Run a Grid Engine command: its stdout, or GridEngineCommandError (one line). With
+        ``missing_ok`` a "job not found" failure is an empty answer."""
         self.calls += 1
         try:
-            p = subprocess.run(cmd, input=input, capture_output=True, text=True,
-                               timeout=self.timeout)
-        except subprocess.TimeoutExpired:
-            raise GridEngineCommandError(
-                f"`{cmd[0]}` gave no answer within {self.timeout:g} s: check that sge_qmaster"
-                " is up (`qhost`) and retry") from None
-        except FileNotFoundError:
-            raise GridEngineCommandError(
-                f"Grid Engine command `{cmd[0]}` not found on PATH: run torchx where the Grid"
-                " Engine client is installed (Debian: gridengine-client) and SGE_ROOT is set"
-            ) from None
-        text = p.stderr.strip() or p.stdout.strip() or f"exit code {p.returncode}"
-        if p.returncode != 0 and not (missing_ok and re.search(r"not found|does not exist|do not exist", text)):
-            err = "; ".join(ln.strip() for ln in text.splitlines() if ln.strip())
-            raise GridEngineCommandError(f"`{cmd[0]}` failed: {err}")
-        return p.stdout
+            return _RUNNER(cmd, input=input, timeout=self.timeout)
+        except GridEngineCommandError as e:
+            if missing_ok and re.search(r"not found|does not exist|do not exist", e.detail):
+                return ""
+            raise
 
     def _run_opts(self) -> runopts:
         return GridEngineOpts.as_runopts()
@@ -504,8 +499,8 @@ class GridEngineScheduler(Scheduler[Mapping[str, CfgVal]]):
         should_tail: bool = False,
         streams: Stream | None = None,
     ) -> Iterable[str]:
-        """Lines of the task's ``-o``/``-e`` files (both for COMBINED or None). ``since`` and
-        ``until`` are ignored: the files carry no timestamps."""
+        """Lines of the task's ``-o``/``-e`` files (both for COMBINED or None). The files carry
+        no timestamps: ``since``/``until`` filter whole files (see ``batch_common.log_lines``)."""
         rec = load_record(app_id)
         if rec is None:
             if self.describe(app_id) is None:
@@ -524,46 +519,12 @@ class GridEngineScheduler(Scheduler[Mapping[str, CfgVal]]):
             roles = {r: n for r, n in rec["layout"]}
             raise TorchXError(f"app `{app_id}` has no replica {k} of role `{role_name}`;"
                               f" its roles and replica counts: {roles}")
-        stem = os.path.join(rec["job_dir"], f"torchx-{app_id}.{tid}")
-        exts = {Stream.STDOUT: [".out"], Stream.STDERR: [".err"]}.get(
-            streams or Stream.COMBINED, [".out", ".err"])
-        paths = [stem + e for e in exts]
+        paths = stream_paths(os.path.join(rec["job_dir"], f"torchx-{app_id}.{tid}"), streams)
+        return log_lines(paths, regex, since, until, should_tail, done=lambda: self._done(app_id))
 
-        def done() -> bool:
-            d = self.describe(app_id)
-            return d is None or d.state.is_terminal()
-
-        lines = follow_files(paths, done) if should_tail else read_files(paths)
-        return filter_regex(regex, lines) if regex else lines
-
-
-def read_files(paths: list[str]) -> Iterator[str]:  # interim: batch_common replaces it
-    for p in paths:
-        if os.path.exists(p):
-            with open(p, errors="replace") as f:
-                yield from f
-
-
-def follow_files(paths: list[str], done: Callable[[], bool], poll: float = 0.2) -> Iterator[str]:
-    """Follow ``paths``, yielding whole lines as they appear, until ``done()`` then drain."""
-    pos = dict.fromkeys(paths, 0)
-    partial = dict.fromkeys(paths, b"")
-    finished = False
-    while True:
-        for p in paths:
-            if os.path.exists(p):
-                with open(p, "rb") as f:
-                    f.seek(pos[p])
-                    chunk = f.read()
-                pos[p] += len(chunk)
-                *whole, partial[p] = (partial[p] + chunk).split(b"\n")
-                yield from (line.decode(errors="replace") + "\n" for line in whole)
-        if finished:
-            yield from (partial[p].decode(errors="replace") + "\n" for p in paths if partial[p])
-            return
-        finished = done()
-        if not finished:
-            time.sleep(poll)
+    def _done(self, app_id: str) -> bool:
+        d = self.describe(app_id)
+        return d is None or d.state.is_terminal()
 
 
 def create_scheduler(session_name: str, **kwargs: Any) -> GridEngineScheduler:

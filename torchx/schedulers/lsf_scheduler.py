@@ -30,9 +30,7 @@ import os
 import re
 import secrets
 import shlex
-import subprocess
-import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -43,7 +41,13 @@ from torchx.schedulers.api import (
     Scheduler,
     Stream,
     StructuredOpts,
-    filter_regex,
+)
+from torchx.schedulers.batch_common import (
+    BatchCommandError,
+    CommandRunner,
+    heredoc,
+    log_lines,
+    sh_quote,
 )
 from torchx.specs.api import (
     MISSING,
@@ -149,10 +153,6 @@ class LsfRequest:
     def materialize(self) -> str:
         """The submitting script: one quoted-heredoc ``bsub`` per replica."""
         jobdir = _q(self.jobdir) if self.jobdir else '"$PWD"'
-        bodies = [rep.body() for rep in self.replicas]
-        eof = "TORCHX_EOF"
-        while any(line == eof for b in bodies for line in b.splitlines()):
-            eof += "_"
         lines = [
             "#!/bin/bash",
             f"# torchx: app {self.app_id} on LSF, {len(self.replicas)} replica(s), one bsub each",
@@ -176,7 +176,7 @@ class LsfRequest:
             '[ -n "$head_host" ] || { echo "torchx: bhosts lists no host in state ok" >&2; exit 1; }',
             f'export {RANK0_ENV}="$head_host"',
         ]
-        for rep, body in zip(self.replicas, bodies, strict=True):
+        for rep in self.replicas:
             opts = list(rep.bsub)
             if rep.head:
                 opts.append('-m "$head_host"')
@@ -186,8 +186,8 @@ class LsfRequest:
                     opts.append("-R \"select[hname!='$head_host']\"")
             log = _q(f"{rep.role}-{rep.replica_id}")
             opts += [f'-o "$logdir"/{log}.out', f'-e "$logdir"/{log}.err']
-            lines += [f"# {rep.role}[{rep.replica_id}]", "submit \\\n  " + " \\\n  ".join(opts)
-                      + f" <<'{eof}'", body + eof]
+            submit = "submit \\\n  " + " \\\n  ".join(opts)
+            lines += [f"# {rep.role}[{rep.replica_id}]", heredoc([submit], rep.body()).rstrip("\n")]
             if rep.head:
                 lines.append('head_id=$job_id')
         lines += ["trap - EXIT", 'echo "$app_id"']
@@ -200,20 +200,18 @@ class LsfRequest:
 # --------------------------------------------------------------------------- pure functions
 
 
-def _one_line(s: str) -> str:
-    """``s`` quoted for bash on one physical line: ``$'...'`` when it holds control characters.
-    (A quoted newline would start a script line that qsub/bsub read as a directive.)"""
+def _q(s: str) -> str:
+    """``s`` as one shell word on one physical line: :py:func:`batch_common.sh_quote`, or bash's
+    ``$'...'`` when ``s`` holds a control character. LSF reads a ``#BSUB`` line anywhere in a
+    job body, so a quoted newline could start one."""
     if not re.search(r"[\x00-\x1f\x7f]", s):
-        return shlex.quote(s) if s else "''"
+        return sh_quote(s)
     body = "".join(
         "\\\\" if c == "\\" else "\\'" if c == "'" else
         f"\\x{ord(c):02x}" if ord(c) < 0x20 or ord(c) == 0x7F else c
         for c in s
     )
     return f"$'{body}'"
-
-
-_q = _one_line
 
 
 def clean_name(name: str) -> str:
@@ -244,6 +242,9 @@ def build_request(app: AppDef, opts: LsfOpts, app_id: str | None = None) -> LsfR
         raise InvalidRunConfigException(f"app `{app.name}` has no replicas to run")
     app_id = app_id or make_app_id(app.name)
     jobdir = os.path.abspath(os.path.expanduser(opts.jobdir)) if opts.jobdir else None
+    if jobdir and "%" in jobdir:
+        raise InvalidRunConfigException(
+            f"jobdir {jobdir!r} has a `%`, which LSF expands in -o/-e paths: choose another")
     replicas: list[LsfBsub] = []
     for role in app.roles:
         if role.entrypoint in (MISSING, ""):
@@ -372,9 +373,17 @@ def to_describe(app_id: str, jobs: list[LsfJob]) -> DescribeAppResponse:
 # --------------------------------------------------------------------------- scheduler
 
 
-class LsfCommandError(TorchXError):
+class LsfCommandError(BatchCommandError):
     """An LSF command failed or is missing; the message carries LSF's own words."""
 
+
+_RUNNER = CommandRunner(
+    system="LSF",
+    elsewhere="run torchx where the LSF client tools are installed (source LSF's profile.lsf)",
+    unresponsive="check that LSF is up (`lsid`) and retry",
+    error=LsfCommandError,
+)
+"""The one seam every LSF command goes through (see :py:meth:`LsfScheduler._run`)."""
 
 _NO_JOBS = re.compile(r"No (unfinished |matching )?job found|is not found", re.I)
 
@@ -393,24 +402,15 @@ class LsfScheduler(Scheduler[Mapping[str, CfgVal]]):
         self.calls = 0
 
     def _run(self, cmd: list[str], input: str | None = None, ok_no_jobs: bool = False) -> str:
-        """Run an LSF command: its stdout, or LsfCommandError with its stderr. With
-        ``ok_no_jobs`` a "no job found" failure is an empty answer."""
+        """Run an LSF command: its stdout, or LsfCommandError (one line). With ``ok_no_jobs``
+        a "no job found" failure is an empty answer."""
         self.calls += 1
         try:
-            p = subprocess.run(cmd, input=input, capture_output=True, text=True,
-                               timeout=self.timeout)
-        except subprocess.TimeoutExpired:
-            raise LsfCommandError(f"`{cmd[0]}` gave no answer within {self.timeout:g} s: check"
-                                  " that LSF is up (`lsid`) and retry") from None
-        except FileNotFoundError:
-            raise LsfCommandError(f"LSF command `{cmd[0]}` not found on PATH: run torchx where the"
-                                  " LSF client tools are installed or source LSF's profile.lsf")\
-                from None
-        text = p.stderr.strip() or p.stdout.strip() or f"exit code {p.returncode}"
-        if p.returncode != 0 and not (ok_no_jobs and _NO_JOBS.search(text)):
-            err = "; ".join(ln.strip() for ln in text.splitlines() if ln.strip())
-            raise LsfCommandError(f"`{cmd[0]}` failed: {err}")
-        return p.stdout
+            return _RUNNER(cmd, input=input, timeout=self.timeout)
+        except LsfCommandError as e:
+            if ok_no_jobs and _NO_JOBS.search(e.detail):
+                return ""
+            raise
 
     def _run_opts(self) -> runopts:
         return LsfOpts.as_runopts()
@@ -419,8 +419,15 @@ class LsfScheduler(Scheduler[Mapping[str, CfgVal]]):
         return AppDryRunInfo(build_request(app, LsfOpts.from_cfg(cfg)), repr)
 
     def schedule(self, dryrun_info: AppDryRunInfo[LsfRequest]) -> str:
+        import shutil
+
         req = dryrun_info.request
-        self._run(["bash", "-c", req.materialize()])
+        if shutil.which("bsub") is None:
+            raise _RUNNER.missing("bsub")
+        try:
+            self._run(["bash", "-c", req.materialize()])
+        except LsfCommandError as e:
+            raise LsfCommandError(f"bsub rejected app {req.app_id}: {e.detail}", e.detail) from None
         return req.app_id
 
     def _jobs(self, *args: str) -> list[LsfJob]:
@@ -464,8 +471,8 @@ class LsfScheduler(Scheduler[Mapping[str, CfgVal]]):
         should_tail: bool = False,
         streams: Stream | None = None,
     ) -> Iterable[str]:
-        """Lines of the replica's ``-o``/``-e`` files (both for COMBINED or None, as every torchx
-        scheduler). ``since``/``until`` are ignored: the files carry no timestamps."""
+        """Lines of the replica's ``-o``/``-e`` files (both for COMBINED or None). The files
+        carry no timestamps: ``since``/``until`` filter whole files (``batch_common.log_lines``)."""
         jobs = self._jobs("-P", app_id)
         role = clean_name(role_name)
         job = next((j for j in jobs if _replica_of(app_id, j.name) == (role, k)), None)
@@ -477,44 +484,13 @@ class LsfScheduler(Scheduler[Mapping[str, CfgVal]]):
             raise TorchXError(f"app `{app_id}` has no replica {role_name}[{k}]; it has "
                               + ", ".join(have))
         paths = {Stream.STDOUT: [job.stdout], Stream.STDERR: [job.stderr]}.get(
-            streams or Stream.COMBINED, [job.stdout, job.stderr])
-        paths = [p for p in paths if p]
+            Stream(streams) if streams else Stream.COMBINED, [job.stdout, job.stderr])
+        return log_lines([p for p in paths if p], regex, since, until, should_tail,
+                         done=lambda: self._done(app_id))
 
-        def done() -> bool:
-            d = self.describe(app_id)
-            return d is None or d.state.is_terminal()
-
-        lines = follow_files(paths, done) if should_tail else read_files(paths)
-        return filter_regex(regex, lines) if regex else lines
-
-
-def read_files(paths: list[str]) -> Iterator[str]:  # interim: batch_common replaces it
-    for p in paths:
-        if os.path.exists(p):
-            with open(p, errors="replace") as f:
-                yield from f
-
-
-def follow_files(paths: list[str], done: Callable[[], bool], poll: float = 0.2) -> Iterator[str]:
-    """Follow ``paths``, yielding whole lines as they appear, until ``done()`` then drain."""
-    pos = dict.fromkeys(paths, 0)
-    partial = dict.fromkeys(paths, b"")
-    finished = False
-    while True:
-        for p in paths:
-            if os.path.exists(p):
-                with open(p, "rb") as f:
-                    f.seek(pos[p])
-                    chunk = f.read()
-                pos[p] += len(chunk)
-                *whole, partial[p] = (partial[p] + chunk).split(b"\n")
-                yield from (line.decode(errors="replace") + "\n" for line in whole)
-        if finished:
-            yield from (partial[p].decode(errors="replace") + "\n" for p in paths if partial[p])
-            return
-        finished = done()
-        if not finished:
-            time.sleep(poll)
+    def _done(self, app_id: str) -> bool:
+        d = self.describe(app_id)
+        return d is None or d.state.is_terminal()
 
 
 def create_scheduler(session_name: str, **kwargs: Any) -> LsfScheduler:

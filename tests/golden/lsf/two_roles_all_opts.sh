@@ -51,10 +51,10 @@ submit \
   -w "started($head_id)" \
   -R "select[hname!='$head_host']" \
   -o "$logdir"/work_er-0.out \
-  -e "$logdir"/work_er-0.err <<'TORCHX_EOF'
+  -e "$logdir"/work_er-0.err <<'TORCHX_EOF_'
 #!/bin/sh
 exec bash -c 'exec docker run --rm --name two_roles_all_opts-0000-work_er-0 --shm-size=16g --net=host -w /workspace --gpus "\"device=${CUDA_VISIBLE_DEVICES:-all}\"" -v /data:/mnt/data:ro --device /dev/fuse:/dev/fuse:rwm -e TORCHX_RANK0_HOST --entrypoint python pytorch/pytorch:2 '"'"'it'"'"'"'"'"'"'"'"'s a "test"'"'"' '"'"'$HOME'"'"' '"'"'`id`'"'"' '"'"'a;b'"'"' $'"'"'x\x0aEOF\x0ay'"'"' TORCHX_EOF'
-TORCHX_EOF
+TORCHX_EOF_
 # work_er[1]
 submit \
   -P two_roles_all_opts-0000 \
@@ -66,9 +66,9 @@ submit \
   -w "started($head_id)" \
   -R "select[hname!='$head_host']" \
   -o "$logdir"/work_er-1.out \
-  -e "$logdir"/work_er-1.err <<'TORCHX_EOF'
+  -e "$logdir"/work_er-1.err <<'TORCHX_EOF_'
 #!/bin/sh
 exec bash -c 'exec docker run --rm --name two_roles_all_opts-0000-work_er-1 --shm-size=16g --net=host -w /workspace --gpus "\"device=${CUDA_VISIBLE_DEVICES:-all}\"" -v /data:/mnt/data:ro --device /dev/fuse:/dev/fuse:rwm -e TORCHX_RANK0_HOST --entrypoint python pytorch/pytorch:2 '"'"'it'"'"'"'"'"'"'"'"'s a "test"'"'"' '"'"'$HOME'"'"' '"'"'`id`'"'"' '"'"'a;b'"'"' $'"'"'x\x0aEOF\x0ay'"'"' TORCHX_EOF'
-TORCHX_EOF
+TORCHX_EOF_
 trap - EXIT
 echo "$app_id"

@@ -91,9 +91,9 @@ def test_golden_scripts_are_valid_bash_without_injected_directives() -> None:
 def test_directive_values() -> None:
     assert directive_value("q", "all.q") == "all.q"
     assert directive_value("d", "/a b") == '"/a b"'
-    assert directive_value("d", 'say "hi"') == "'say \"hi\"'"
-    with pytest.raises(specs.InvalidRunConfigException, match="both ' and"):
-        directive_value("d", "it's \"x\"")
+    assert directive_value("d", "it's") == '"it\'s"'
+    with pytest.raises(specs.InvalidRunConfigException, match="cannot read"):
+        directive_value("d", 'say "hi"')
     with pytest.raises(specs.InvalidRunConfigException, match="newline"):
         directive_value("d", "a\nb")
     assert job_name("1 mixed/app") == "t1_mixed_app" and job_name("") == "torchx"

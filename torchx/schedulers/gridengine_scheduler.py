@@ -472,12 +472,15 @@ class GridEngineScheduler(Scheduler[Mapping[str, CfgVal]]):
                 if a.isdigit() and os.path.getmtime(_record_path(a)) > week:
                     ids.add(a)
         descs = self.describe_many(sorted(ids, key=int), reasons=False)
-        return [
-            ListAppResponse(app_id=a, state=d.state,
-                            app_handle=make_app_handle(self.backend, self.session_name, a),
-                            name=(load_record(a) or {}).get("app", ""))
-            for a, d in descs.items() if d is not None
-        ]
+        out = []
+        for a, d in descs.items():
+            if d is None:
+                continue
+            rec = load_record(a) or {}
+            out.append(ListAppResponse(
+                app_id=a, state=d.state, name=rec.get("app", ""), created=rec.get("submitted"),
+                app_handle=make_app_handle(self.backend, self.session_name, a)))
+        return out
 
     def _cancel_existing(self, app_id: str) -> None:
         rec = load_record(app_id)

@@ -63,6 +63,8 @@ class Task:
     """``qacct``'s ``failed`` field: "0", or Grid Engine's reason, e.g. ``100 : assumedly after job``."""
     submitted: float | None = None
     owner: str = ""
+    restarts: int = 0
+    """Runs Grid Engine rescheduled (``failed 25``, e.g. a retry's exit code 99) before this one."""
 
     @property
     def finished(self) -> bool:
@@ -117,9 +119,12 @@ def parse_qstat_xml(text: str) -> list[Task]:
 def parse_qacct(text: str) -> list[Task]:
     """Tasks from ``qacct -j`` output (``=====``-separated blocks of ``key value`` lines).
 
-    A task accounted twice (rescheduled) keeps its last record.
+    A rescheduled run (``failed 25 : rescheduling``, such as a retry's exit 99) is not the
+    task's end: it only counts in ``restarts``, and a task with no other record is left out
+    (it is queued or running again). Otherwise the last record wins.
     """
     out: dict[tuple[str, int], Task] = {}
+    requeued: dict[tuple[str, int], int] = {}
     for block in re.split(r"^=+\s*$", text, flags=re.M):
         f: dict[str, str] = {}
         for line in block.splitlines():
@@ -136,7 +141,13 @@ def parse_qacct(text: str) -> list[Task]:
             failed=f.get("failed", "0"), submitted=_time(f.get("qsub_time", "")),
             owner=f.get("owner", ""),
         )
-        out[(t.job_id, tid)] = t
+        key = (t.job_id, tid)
+        if t.failed.split(":")[0].strip() == "25":
+            requeued[key] = requeued.get(key, 0) + 1
+            continue
+        out[key] = t
+    for key, t in out.items():
+        t.restarts = requeued.get(key, 0)
     return list(out.values())
 
 
@@ -219,6 +230,7 @@ def to_describe(
         state = AppState.PENDING
     else:
         state = AppState.RUNNING
+    restarts = max((t.restarts for t in tasks.values()), default=0)
     msg = str(state)
     if problems:
         msg += ": " + "; ".join(problems)
@@ -227,6 +239,6 @@ def to_describe(
     elif awaiting_accounting and not state.is_terminal():
         msg += ": finished; waiting for Grid Engine accounting (qacct) to record exit codes"
     return DescribeAppResponse(
-        app_id=app_id, state=state, num_restarts=0, msg=msg, roles_statuses=roles,
+        app_id=app_id, state=state, num_restarts=restarts, msg=msg, roles_statuses=roles,
         roles=[Role(r.role, image="", num_replicas=len(r.replicas)) for r in roles],
     )

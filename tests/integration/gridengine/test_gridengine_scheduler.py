@@ -121,6 +121,17 @@ def test_accounting_lag_is_waited_out_not_reported_lost(sched: TrackingScheduler
     assert all(s in (AppState.PENDING, AppState.RUNNING) for s, _ in seen[:-1])
 
 
+def test_max_retries_reruns_a_failed_task(sched: TrackingScheduler) -> None:
+    """Exit 99 makes Grid Engine requeue the task; the rerun's result is the app's, not 99."""
+    r = role(cmd='echo "try $(cat .n 2>/dev/null)"; echo x >> .n; [ "$(wc -l < .n)" -ge 2 ]',
+             max_retries=2)
+    app_id = sched.run_app(specs.AppDef("retry", [r]))
+    d = sched.wait(app_id, timeout=400)  # Grid Engine waits ~60 s before rerunning a task
+    assert d.state == AppState.SUCCEEDED, d.msg
+    assert d.num_restarts == 1, d
+    assert list(sched.log_iter(app_id, "main", 0, streams=Stream.STDOUT)) == ["try \n", "try x\n"]
+
+
 def test_tail_follows_while_running(sched: TrackingScheduler) -> None:
     cmd = "for i in 1 2 3 4; do echo line $i; echo noise >&2; sleep 1; done"
     app_id = sched.run_app(specs.AppDef("tail", [role(cmd=cmd)]))

@@ -203,6 +203,16 @@ def test_qacct_exit_codes_and_cancel() -> None:
     assert to_describe("9", tasks, [("main", 2)], cancelled=True).state == AppState.CANCELLED
 
 
+def test_a_rescheduled_run_is_not_the_end() -> None:
+    requeued = ("=" * 62 + "\nhostname     vm\njobname      ddp\njobnumber    9\ntaskid       1\n"
+                "failed       25  : rescheduling\nexit_status  99\n")
+    only = parse_qacct(requeued)
+    assert only == []  # the retry is queued or running: not finished
+    tasks = {t.task_id: t for t in parse_qacct(requeued + QACCT)}
+    assert tasks[1].exit_code == 0 and tasks[1].restarts == 1
+    assert to_describe("9", tasks, [("main", 2)]).num_restarts == 1
+
+
 def test_accounting_lag_is_not_reported_as_lost() -> None:
     d = to_describe("9", {}, [("main", 2)], awaiting_accounting=True)
     assert d.state == AppState.RUNNING and "waiting for Grid Engine accounting" in d.msg

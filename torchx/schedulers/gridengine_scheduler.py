@@ -12,14 +12,15 @@ request: every task asks for the largest role's cpu (``-pe <pe> <slots>``), memo
 Grid Engine does not start array tasks together (no gang scheduling), which rendezvous-based
 jobs tolerate: torchrun waits for its peers.
 
-The generated script has ``#$`` directives (``-S /bin/bash``, ``-N``, ``-t``, ``-cwd`` or ``-wd
-<job_dir>``, ``-o/-e torchx-$JOB_ID.$TASK_ID.out/.err``, ``-V``, ``-q``, ``-P``, ``-pe``, ``-l``),
-sets the submitter's ``PATH`` (``-V`` passes every
-other variable), exports ``TORCHX_APP_ID`` (the job id) and ``TORCHX_RANK0_HOST`` (``macros.rank0_env``): task 1
-writes its host name to ``.torchx-<job id>.rank0`` in the job directory and the other tasks
-wait for that file (shared filesystem). Then a ``case`` on ``$SGE_TASK_ID`` runs the replica's
-command, every user string single-quoted. ``max_retries`` reruns a failed task by exiting 99
-(Grid Engine requeues it) until a per-task counter in the job directory reaches it.
+The generated script has ``#$`` directives (``-S /bin/bash``, ``-N``, ``-t``, ``-cwd`` or
+``-wd <job_dir>``, ``-o/-e torchx-$JOB_ID.$TASK_ID.out/.err``, ``-V``, ``-q``, ``-P``, ``-pe``,
+``-l``). It takes the submitter's ``PATH`` (``-V`` passes every other variable) and exports
+``TORCHX_APP_ID`` (the job id) and ``TORCHX_RANK0_HOST`` (``macros.rank0_env``): task 1 writes
+its host name to ``.torchx-<job id>.rank0`` in the job directory and the other tasks wait for
+that file (shared filesystem). Then a ``case`` on ``$SGE_TASK_ID`` runs the replica's command,
+every user string quoted on one line (qsub reads a ``#$`` line anywhere in a script).
+``max_retries`` reruns a failed task by exiting 99 (Grid Engine requeues it, after its cleanup
+delay of about a minute) until a per-task counter in the job directory reaches it.
 
 Status: ``qstat -xml`` while tasks are queued or running; ``qacct`` once they have left the
 queue. Accounting is flushed lazily (15 s by default), so a job that has left ``qstat`` but is

@@ -3,12 +3,13 @@
 LSF is proprietary and cannot be installed on this machine, so the tests run the generated
 submit script under bash with these stand-ins on PATH: ``bsub`` (reads the job body on stdin and
 runs it at once, detached, with ``-o``/``-e`` as its stdout/stderr; queue ``closed`` keeps the
-job pending, ``-n`` over 64 is rejected), ``bjobs`` (``-a -json -o ... [-P project]`` from the jobs' state files), ``bkill``
-(SIGINT to the job's process group, exit code 130 as LSF reports), ``bhosts`` (one host,
-``localhost``, in state ok) and ``docker`` (``docker run`` options parsed and the entrypoint
-exec'ed on this host with the ``-e`` environment: a fake container). What they cannot do:
-dependencies (``-w``), host selection (``-m``, ``-R``), resource limits, suspension, and
-LSF's ``CLEAN_PERIOD`` (jobs are remembered until the state directory is removed).
+job pending; ``-n`` over 64 is rejected), ``bjobs`` (``-a -json -o ... [-P project]`` from the
+jobs' state files), ``bkill`` (SIGKILL to the job's process group, then exit code 130 as LSF
+reports for a bkill), ``bhosts`` (one host, ``localhost``, in state ok) and ``docker`` (``docker
+run`` options parsed and the entrypoint exec'ed on this host with the ``-e`` environment: a fake
+container). What they cannot do: dependencies (``-w``), host selection (``-m``, ``-R``),
+resource limits, suspension, and LSF's ``CLEAN_PERIOD`` (jobs are remembered until the state
+directory is removed).
 State lives in ``$FAKE_LSF_STATE``.
 """
 

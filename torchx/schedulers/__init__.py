@@ -23,6 +23,8 @@ BUILTIN_SCHEDULER_MODULES: dict[str, str] = {
     "aws_sagemaker": "torchx.schedulers.aws_sagemaker_scheduler",
     "kubernetes": "torchx.schedulers.kubernetes_scheduler",
     "kubernetes_mcad": "torchx.schedulers.kubernetes_mcad_scheduler",
+    "lsf": "torchx.schedulers.lsf_scheduler",
+    "gridengine": "torchx.schedulers.gridengine_scheduler",
 }
 """Builtin schedulers: name -> module exposing ``create_scheduler(session_name, **kwargs)``."""
 

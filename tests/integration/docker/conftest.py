@@ -54,13 +54,18 @@ def client() -> Iterator[Any]:
             if tag not in images_before and tag.startswith(("torchx-workspace:", REGISTRY)):
                 c.images.remove(tag, force=True)
     if not had_network:
+        import docker.errors
+
         for net in c.networks.list(names=["torchx"]):
             if net.name == "torchx":  # the filter also matches names containing it
-                net.remove()
+                try:
+                    net.remove()
+                except docker.errors.APIError:  # another test run's containers still use it
+                    pass
     c.close()
 
 
-def _remove_session_containers(client: Any) -> None:
+def remove_session_containers(client: Any) -> None:
     from torchx.schedulers.docker_scheduler import LABEL_SESSION
 
     for s in client.api.containers(all=True, filters={"label": f"{LABEL_SESSION}={SESSION}"}):
@@ -74,7 +79,7 @@ def sched(client: Any) -> Iterator[Any]:
 
     s = create_scheduler(SESSION, docker_client=client)
     yield s
-    _remove_session_containers(client)
+    remove_session_containers(client)
 
 
 @pytest.fixture
@@ -84,4 +89,4 @@ def runner(client: Any) -> Iterator[Any]:
 
     with get_runner(SESSION) as r:
         yield r
-    _remove_session_containers(client)
+    remove_session_containers(client)

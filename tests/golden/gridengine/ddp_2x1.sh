@@ -1,0 +1,38 @@
+qsub -terse <<'TORCHX_EOF'
+#!/bin/bash
+#$ -S /bin/bash
+#$ -N ddp
+#$ -t 1-2
+#$ -wd /shared/jobs
+#$ -o torchx-$JOB_ID.$TASK_ID.out
+#$ -e torchx-$JOB_ID.$TASK_ID.err
+#$ -V
+#$ -q all.q
+#$ -pe smp 2
+#$ -l mem_free=1024M
+
+# torchx: app ddp, 2 replica(s) as tasks 1-2 of one array job
+# -V passes the submit environment but PATH; take the submitter's too
+if [ -n "${SGE_O_PATH:-}" ]; then export PATH="$SGE_O_PATH"; fi
+export TORCHX_APP_ID="$JOB_ID"
+rank0=".torchx-$JOB_ID.rank0"  # task 1 publishes its host here (job directory)
+if [ "$SGE_TASK_ID" = 1 ]; then
+  hostname >"$rank0.$$" && mv -f "$rank0.$$" "$rank0"
+else
+  for _ in $(seq 600); do [ -s "$rank0" ] && break; sleep 1; done
+  [ -s "$rank0" ] || { echo "torchx: replica 0 (task 1) did not start within 600 s" >&2; exit 1; }
+fi
+export TORCHX_RANK0_HOST="$(cat "$rank0")"
+
+case "$SGE_TASK_ID" in
+  1)  # trainer[0]
+    python -m torch.distributed.run --nnodes 2 --nproc_per_node 1 --rdzv_backend c10d --rdzv_endpoint '${TORCHX_RANK0_HOST}:29500' --rdzv_id "$TORCHX_APP_ID" --node_rank 0 train.py
+    ;;
+  2)  # trainer[1]
+    python -m torch.distributed.run --nnodes 2 --nproc_per_node 1 --rdzv_backend c10d --rdzv_endpoint '${TORCHX_RANK0_HOST}:29500' --rdzv_id "$TORCHX_APP_ID" --node_rank 1 train.py
+    ;;
+  *) echo "torchx: no replica for task $SGE_TASK_ID" >&2; exit 2 ;;
+esac
+rc=$?
+exit "$rc"
+TORCHX_EOF

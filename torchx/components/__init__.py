@@ -1,6 +1,6 @@
 """Builtin components: ordinary component functions, found by :py:mod:`torchx.specs.finder`.
 
-``utils.*`` (echo, touch, sh, python, binary, copy, booth) and ``dist.*`` (ddp, torchrun,
+``utils.*`` (echo, touch, sh, python, binary, copy, booth, hydra) and ``dist.*`` (ddp, torchrun,
 spmd). Run ``torchx builtins`` to list them and ``torchx run <name> --help`` for their options.
 """
 

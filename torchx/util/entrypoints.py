@@ -116,6 +116,12 @@ def load(group: str, name: str) -> Any | None:
 
 
 def clear_cache() -> None:
-    """Forget what was read (tests that install plugins call this)."""
+    """Forget what was read, and what the plugin registry found (tests installing plugins)."""
+    import sys
+
     _cache.clear()
     _reported.clear()
+    if "torchx.plugins._registry" in sys.modules:
+        from torchx.plugins import registry
+
+        registry().clear()

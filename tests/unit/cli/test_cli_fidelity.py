@@ -41,6 +41,17 @@ def test_configure_all_covers_every_scheduler(capsys: pytest.CaptureFixture[str]
         assert f"[{name}]" in text
 
 
+def test_run_sets_the_context_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                   capsys: pytest.CaptureFixture[str]) -> None:
+    import os
+
+    monkeypatch.delenv("TORCHX_CONTEXT_NAME", raising=False)
+    assert run_cli(["run", "-s", "local_cwd", "utils.sh", "echo ctx=$TORCHX_CONTEXT_NAME"]) in (
+        0, None)
+    assert "ctx=cli_run" in capsys.readouterr().out
+    assert os.environ.pop("TORCHX_CONTEXT_NAME") == "cli_run"
+
+
 def test_configure_all_writes_the_file(tmp_path: Path) -> None:
     assert run_cli(["configure", "--all", "-s", "local_cwd"]) in (0, None)
     assert "log_dir" in (tmp_path / ".torchxconfig").read_text()

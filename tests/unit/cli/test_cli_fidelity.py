@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from torchx.cli.main import run_cli
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """run_cli configures logging for a process; put the test process's back afterwards."""
+    root, torchx_log = logging.getLogger(), logging.getLogger("torchx")
+    saved = (root.handlers[:], root.level, torchx_log.level)
+    yield
+    root.handlers[:], root.level = saved[0], saved[1]
+    torchx_log.setLevel(saved[2])
 
 
 @pytest.fixture(autouse=True)

@@ -4,5 +4,4 @@
 spmd). Run ``torchx builtins`` to list them and ``torchx run <name> --help`` for their options.
 """
 
-IMAGE = "ghcr.io/pytorch/torchx:latest"
-"""Default image of the builtins (ignored by local_cwd, which runs in the current directory)."""
+from torchx import IMAGE as IMAGE  # default image of the builtins (local_cwd ignores it)

@@ -335,6 +335,16 @@ class AppDef:
         names = [r.name for r in self.roles]
         raise UserKeyError(f"app `{self.name}` has no role `{name}`; its roles: {names}")
 
+    def __getitem__(self, name: str) -> Role:
+        """``app["trainer"]``: :py:meth:`get_role`."""
+        return self.get_role(name)
+
+    def __contains__(self, name: object) -> bool:
+        """``"trainer" in app``: whether a role has that name (a Role object is never "in")."""
+        return isinstance(name, str) and any(r.name == name for r in self.roles)
+
+    __iter__ = None  # an AppDef is not a sequence of roles
+
 
 # --------------------------------------------------------------------------- dryrun
 

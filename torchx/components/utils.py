@@ -335,8 +335,9 @@ def hydra(
                 " (`_target_: torchx.specs.AppDef`) under `app:`")
         app = instantiate(cfg.app, _convert_="all")
     except HydraException as e:
-        lines = [line.strip() for line in str(e).splitlines() if line.strip()]
-        raise ComponentArgsError("utils.hydra: " + "; ".join(lines)) from None
+        lines = [line.strip() for line in str(e).splitlines() if line.strip()
+                 and not line.strip().startswith(("provider=", "Config search path"))]
+        raise ComponentArgsError(f"utils.hydra: {'; '.join(lines)} (config dir: {path})") from None
     if not isinstance(app, specs.AppDef):
         raise ComponentArgsError(
             f"utils.hydra: `app` of `{config_name}` made a {type(app).__name__}, not an"

@@ -218,3 +218,10 @@ def test_register_marks_and_refuses_duplicates() -> None:
         @register.named_resource(name="x", aliases=["x"])
         def x() -> specs.Resource:
             return specs.Resource(cpu=1, gpu=0, memMB=1)
+
+
+def test_resource_tags_match_the_specs_constants() -> None:
+    from torchx.specs.capabilities import IS_FRACTIONAL_TAG, RESOURCE_NAME_TAG
+
+    assert (resource_tags.RESOURCE_NAME, resource_tags.IS_FRACTIONAL) == (
+        RESOURCE_NAME_TAG, IS_FRACTIONAL_TAG)

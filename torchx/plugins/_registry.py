@@ -109,6 +109,7 @@ class PluginRegistry:
         self._plugins: dict[PluginType, dict[str, PluginInfo]] = {}
         self._errors: list[RegistrationError] = []
         self._discovering: set[PluginType] = set()
+        self._generation = -1  # of torchx.util.entrypoints when discovered
 
     # ---- queries
 
@@ -178,7 +179,12 @@ class PluginRegistry:
         log.debug("torchx plugin not registered: %s", error)
 
     def _discover(self, plugin_type: PluginType) -> dict[str, PluginInfo]:
+        from torchx.util import entrypoints
+
         with self._lock:
+            if self._generation != entrypoints.generation():  # entry points were re-read
+                self.clear()
+                self._generation = entrypoints.generation()
             if plugin_type in self._plugins:
                 return self._plugins[plugin_type]
             if plugin_type in self._discovering:

@@ -115,13 +115,17 @@ def load(group: str, name: str) -> Any | None:
         return None
 
 
-def clear_cache() -> None:
-    """Forget what was read, and what the plugin registry found (tests installing plugins)."""
-    import sys
+_generation = [0]
 
+
+def generation() -> int:
+    """Bumped by :py:func:`clear_cache`: caches built from entry points (the plugin registry)
+    compare it to know they are stale."""
+    return _generation[0]
+
+
+def clear_cache() -> None:
+    """Forget what was read (tests that install plugins call this); see :py:func:`generation`."""
     _cache.clear()
     _reported.clear()
-    if "torchx.plugins._registry" in sys.modules:
-        from torchx.plugins import registry
-
-        registry().clear()
+    _generation[0] += 1

@@ -37,7 +37,7 @@ def _baseline() -> set[str]:
 @pytest.mark.parametrize(
     "module",
     ["torchx", "torchx.specs", "torchx.specs.overlays", "torchx.specs.named_resources_aws",
-     "torchx.settings"],
+     "torchx.settings", "torchx.plugins"],
 )
 def test_loads_only_stdlib(module: str) -> None:
     baseline = _baseline()

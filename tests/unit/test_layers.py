@@ -1,6 +1,7 @@
 """Imports run one way down the layers and never in a circle (every import, lazy ones too).
 
     cli  ->  runner  ->  schedulers, tracker  ->  workspace, components  ->  specs  ->  util
+                                                                        (plugins, settings, version)
 
 (``runtime`` and ``apps`` run inside jobs and may use specs and tracker.) A module may import its
 own layer and those below; ``TYPE_CHECKING`` imports are not run and are not counted.
@@ -16,7 +17,7 @@ import pytest
 PKG = Path(__file__).resolve().parents[2] / "torchx"
 
 RANK = {
-    "util": 0, "specs": 1, "components": 2, "workspace": 2, "tracker": 3, "schedulers": 3,
+    "util": 0, "settings": 0, "version": 0, "plugins": 0, "specs": 1, "components": 2, "workspace": 2, "tracker": 3, "schedulers": 3,
     "runtime": 4, "apps": 4, "runner": 5, "cli": 6, "__main__": 7,
 }
 

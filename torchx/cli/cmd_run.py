@@ -86,6 +86,7 @@ class CmdRun(SubCommand):
 
         if args.detach and (args.wait or args.log):
             raise UsageError("--detach cannot be combined with --wait or --log")
+        os.environ.setdefault("TORCHX_CONTEXT_NAME", "cli_run")  # as upstream; jobs inherit it
         scheduler = args.scheduler or default_scheduler()
         words = list(args.component_name_and_args)
         if words and words[0] == "--":

@@ -25,6 +25,10 @@ class CmdRunopts(SubCommand):
             opts = get_scheduler_factory(args.scheduler)("torchx").run_opts()
             out(f"{args.scheduler}:\n{opts!r}")
             return
+        from torchx.plugins import PluginType, registry
+
+        for error in registry().load_errors(PluginType.SCHEDULER):
+            log.warning("scheduler plugin not registered: %s", error)
         for name in get_scheduler_names():
             try:
                 opts = get_scheduler_factory(name)("torchx").run_opts()

@@ -1,8 +1,7 @@
 """Builtin components: ordinary component functions, found by :py:mod:`torchx.specs.finder`.
 
-``utils.*`` (echo, touch, sh, python, binary, copy, booth) and ``dist.*`` (ddp, torchrun,
+``utils.*`` (echo, touch, sh, python, binary, copy, booth, hydra) and ``dist.*`` (ddp, torchrun,
 spmd). Run ``torchx builtins`` to list them and ``torchx run <name> --help`` for their options.
 """
 
-IMAGE = "ghcr.io/pytorch/torchx:latest"
-"""Default image of the builtins (ignored by local_cwd, which runs in the current directory)."""
+from torchx import IMAGE as IMAGE  # default image of the builtins (local_cwd ignores it)

@@ -1,8 +1,9 @@
-"""General-purpose builtin components: echo, touch, sh, python, binary, copy and booth."""
+"""General-purpose builtin components: echo, touch, sh, python, binary, copy, booth and hydra."""
 
 from __future__ import annotations
 
 import shlex
+from typing import Annotated
 
 import torchx.specs as specs
 from torchx.components import IMAGE
@@ -281,3 +282,64 @@ def booth(
             )
         ],
     )
+
+
+_HYDRA_MACROS = {"app_id": specs.macros.app_id, "replica_id": specs.macros.replica_id,
+                 "rank0_env": specs.macros.rank0_env, "img_root": specs.macros.img_root}
+
+
+def hydra(
+    *overrides: str,
+    config_name: Annotated[str, "-cn"],
+    config_dir: Annotated[str, "-cd"] = ".torchx",
+) -> specs.AppDef:
+    """Builds the app a Hydra config describes: composes ``<config_dir>/<config_name>.yaml``
+    with the ``key=value`` overrides and instantiates its ``app`` node (``_target_:
+    torchx.specs.AppDef``, roles ``_target_: torchx.specs.Role``...). The resolvers
+    ``${torchx.app_id:}``, ``${torchx.replica_id:}``, ``${torchx.rank0_env:}`` and
+    ``${torchx.img_root:}`` put torchx macros in the config. ``TORCHX_DEBUG=1`` prints the
+    composed config. Needs hydra-core: ``pip install 'torchx[hydra]'``.
+
+    Args:
+        overrides: Hydra overrides, e.g. ``app.roles.0.num_replicas=2``
+        config_name: the config to compose (the file name without ``.yaml``)
+        config_dir: the directory holding the configs
+    """
+    import os
+    import sys
+
+    from torchx.specs.builders import ComponentArgsError
+
+    try:
+        from hydra import compose, initialize_config_dir
+        from hydra.errors import HydraException
+        from hydra.utils import instantiate
+        from omegaconf import OmegaConf
+    except ImportError:
+        raise ComponentArgsError(
+            "utils.hydra needs hydra-core: pip install 'torchx[hydra]'") from None
+    for name, macro in _HYDRA_MACROS.items():
+        OmegaConf.register_new_resolver(
+            f"torchx.{name}", lambda m=macro: m.replace("$", "\\$"), replace=True)
+    path = os.path.abspath(os.path.expanduser(config_dir))
+    if not os.path.isdir(path):
+        raise ComponentArgsError(f"utils.hydra: config dir `{path}` does not exist; pass -cd DIR")
+    try:
+        with initialize_config_dir(config_dir=path, version_base=None):
+            cfg = compose(config_name=config_name, overrides=list(overrides))
+        if os.environ.get("TORCHX_DEBUG"):
+            sys.stderr.write(OmegaConf.to_yaml(cfg))
+        if "app" not in cfg:
+            raise ComponentArgsError(
+                f"utils.hydra: config `{config_name}` has no `app` node; put the AppDef"
+                " (`_target_: torchx.specs.AppDef`) under `app:`")
+        app = instantiate(cfg.app, _convert_="all")
+    except HydraException as e:
+        lines = [line.strip() for line in str(e).splitlines() if line.strip()
+                 and not line.strip().startswith(("provider=", "Config search path"))]
+        raise ComponentArgsError(f"utils.hydra: {'; '.join(lines)} (config dir: {path})") from None
+    if not isinstance(app, specs.AppDef):
+        raise ComponentArgsError(
+            f"utils.hydra: `app` of `{config_name}` made a {type(app).__name__}, not an"
+            " AppDef; set `_target_: torchx.specs.AppDef`")
+    return app

@@ -191,7 +191,7 @@ class Runner:
                         role.workspace = copy.deepcopy(ws)
         sched._pre_build_validate(app, scheduler, resolved)
         if builds:
-            sched.build_workspaces(app.roles, resolved, dryrun=True)
+            _build_workspaces(sched, app.roles, resolved, dryrun=True)
         sched._validate(app, scheduler, resolved)
         info: AppDryRunInfo[Any] = sched.submit_dryrun(app, resolved)
         # the name it is registered under, used in handles
@@ -204,12 +204,13 @@ class Runner:
             from torchx.specs.api import TorchXError
 
             raise TorchXError("schedule() needs the AppDryRunInfo that dryrun() returned")
+        app = dryrun_info.app
         sched = self._scheduler(scheduler)
         if sched.builds_workspaces():
-            sched.build_workspaces(dryrun_info.app.roles, dryrun_info.cfg, dryrun=False)
+            _build_workspaces(sched, app.roles, dryrun_info.cfg, dryrun=False)
         app_id = sched.schedule(dryrun_info)
         handle = make_app_handle(scheduler, self._name, app_id)
-        self._apps[handle] = dryrun_info.app
+        self._apps[handle] = app
         return handle
 
     # ---- managing
@@ -312,6 +313,23 @@ class Runner:
 
     def __repr__(self) -> str:
         return f"Runner(name={self._name!r}, schedulers={list(self._schedulers)})"
+
+
+def _build_workspaces(
+    sched: Scheduler[Any], roles: list[Any], cfg: Mapping[str, CfgVal], dryrun: bool
+) -> None:
+    """``sched.build_workspaces``, also when a plugin overrides it upstream's way,
+    ``(roles, cfg)`` without ``dryrun``: that one builds, once, at dryrun (as upstream does)."""
+    import inspect
+
+    try:
+        params = list(inspect.signature(sched.build_workspaces).parameters.values())
+    except (TypeError, ValueError):
+        params = []
+    if not params or any(p.name == "dryrun" or p.kind is p.VAR_KEYWORD for p in params):
+        sched.build_workspaces(roles, cfg, dryrun=dryrun)
+    elif dryrun:
+        sched.build_workspaces(roles, cfg)
 
 
 def _tracker_env() -> dict[str, str]:

@@ -1,7 +1,8 @@
 """Scheduler registry: builtin name -> module (imported on first use), merged with plugins.
 
-Plugins in the ``torchx.schedulers`` entry-point group are factories
-``(session_name, **kwargs) -> Scheduler``; one with a builtin's name overrides it.
+Plugins (:py:mod:`torchx.plugins`: the ``torchx_plugins.schedulers`` namespace package and the
+``torchx.schedulers`` entry points) are factories ``(session_name, **kwargs) -> Scheduler``;
+they come first, and one with a builtin's name overrides it.
 """
 
 from __future__ import annotations
@@ -44,33 +45,41 @@ def _lazy_factory(name: str, module: str) -> SchedulerFactory:
     return factory
 
 
-def get_scheduler_factories(skip_defaults: bool = False) -> dict[str, SchedulerFactory]:
-    """Every scheduler name -> factory: the builtins, then plugins (which override)."""
-    from torchx.util.entrypoints import load_group
+def _plugins() -> dict[str, SchedulerFactory]:
+    from torchx.plugins import PluginType, registry
 
-    factories: dict[str, SchedulerFactory] = {}
+    return registry().get(PluginType.SCHEDULER)
+
+
+def get_scheduler_factories(skip_defaults: bool = False) -> dict[str, SchedulerFactory]:
+    """Every scheduler name -> factory: plugins first, then the builtins they do not replace."""
+    factories: dict[str, SchedulerFactory] = dict(_plugins())
     if not skip_defaults:
-        factories.update({n: _lazy_factory(n, m) for n, m in BUILTIN_SCHEDULER_MODULES.items()})
-    factories.update(load_group("torchx.schedulers"))
+        for n, m in BUILTIN_SCHEDULER_MODULES.items():
+            factories.setdefault(n, _lazy_factory(n, m))
     return factories
 
 
 def get_scheduler_names() -> list[str]:
-    """Names of every scheduler, without importing any scheduler module."""
-    from torchx.util.entrypoints import entry_points
-
-    return sorted(set(BUILTIN_SCHEDULER_MODULES) | set(entry_points("torchx.schedulers")))
+    """Names of every scheduler (no builtin scheduler module is imported)."""
+    return sorted(set(BUILTIN_SCHEDULER_MODULES) | set(_plugins()))
 
 
 def get_scheduler_factory(name: str) -> SchedulerFactory:
     """The factory for ``name``; UnknownSchedulerException suggesting close names otherwise."""
-    from torchx.util.entrypoints import load
-
-    plugin = load("torchx.schedulers", name)
+    plugin = _plugins().get(name)
     if plugin is not None:
-        return plugin  # type: ignore[no-any-return]
+        return plugin
     if name in BUILTIN_SCHEDULER_MODULES:
         return _lazy_factory(name, BUILTIN_SCHEDULER_MODULES[name])
+    from torchx.plugins import PluginType, registry
+
+    errors = registry().errors_for(PluginType.SCHEDULER, name)
+    if errors:
+        from torchx.specs.errors import TorchXError
+
+        raise TorchXError(f"scheduler plugin `{name}` failed to register: {errors[0].error};"
+                          f" fix or uninstall it ({errors[0].module})")
     raise UnknownSchedulerException(name, get_scheduler_names())
 
 

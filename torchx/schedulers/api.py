@@ -163,7 +163,9 @@ class Scheduler(abc.ABC, Generic[T]):
         the class overrides :py:meth:`build_workspaces`."""
         return type(self).build_workspaces is not Scheduler.build_workspaces
 
-    def build_workspaces(self, roles: list[Role], cfg: Mapping[str, CfgVal], dryrun: bool) -> None:
+    def build_workspaces(
+        self, roles: list[Role], cfg: Mapping[str, CfgVal], dryrun: bool = False
+    ) -> None:
         """Dryrun (decide images, no side effects) or build the roles' workspaces.
         A no-op by default; :py:class:`~torchx.workspace.WorkspaceMixin` implements it."""
 

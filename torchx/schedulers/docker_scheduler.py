@@ -73,6 +73,7 @@ from torchx.specs.api import (
 from torchx.specs.overlays import OverlaySpec, apply_overlay
 from torchx.workspace.api import WorkspaceBuild
 from torchx.workspace.docker_workspace import DockerWorkspaceMixin, ensure_image
+from torchx.workspace.docker_workspace import has_docker as has_docker
 
 log = logging.getLogger(__name__)
 
@@ -690,9 +691,7 @@ def _translate(e: Any, job: DockerJob) -> TorchXError:
     return TorchXError(f"Docker could not start `{job.app_id}`: {text}")
 
 
-def create_scheduler(
-    session_name: str, docker_client: Any | None = None, **kwargs: Any
-) -> DockerScheduler:
+def create_scheduler(session_name: str, docker_client: Any | None = None, **_: Any) -> DockerScheduler:
     """The ``local_docker`` scheduler (``docker_client``: an SDK client to use instead of
     connecting to ``DOCKER_HOST`` on first use)."""
     return DockerScheduler(session_name, docker_client=docker_client)

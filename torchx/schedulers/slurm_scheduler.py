@@ -127,6 +127,10 @@ class SlurmReplica:
     notes: list[str] = field(default_factory=list)
 
 
+SlurmReplicaRequest = SlurmReplica
+"""Upstream's name for one replica's part of the request."""
+
+
 @dataclass
 class SlurmBatchRequest:
     """What ``schedule`` submits: ``sbatch --parsable`` with ``script`` on stdin."""

@@ -239,6 +239,25 @@ class Workspace:
 
     projects: dict[str, str]
 
+    def __bool__(self) -> bool:
+        return bool(self.projects)
+
+    def merge_into(self, outdir: str) -> None:
+        """Copy each project (a file or a directory tree) to ``outdir/<path in job>``."""
+        import os
+        import shutil
+
+        for src, dst in self.projects.items():
+            src = os.path.expanduser(src)
+            target = os.path.join(outdir, dst.strip("/"))
+            if os.path.isdir(src):
+                shutil.copytree(src, target, dirs_exist_ok=True)
+            else:
+                os.makedirs(target if dst.endswith("/") or not dst else os.path.dirname(target),
+                            exist_ok=True)
+                shutil.copy2(src, target if dst and not dst.endswith("/") else
+                             os.path.join(target, os.path.basename(src)))
+
     def is_unmapped_single_project(self) -> bool:
         """True when there is one project and it maps to the working directory."""
         return len(self.projects) == 1 and not next(iter(self.projects.values()))
@@ -315,6 +334,16 @@ class AppDef:
                 return role
         names = [r.name for r in self.roles]
         raise UserKeyError(f"app `{self.name}` has no role `{name}`; its roles: {names}")
+
+    def __getitem__(self, name: str) -> Role:
+        """``app["trainer"]``: :py:meth:`get_role`."""
+        return self.get_role(name)
+
+    def __contains__(self, name: object) -> bool:
+        """``"trainer" in app``: whether a role has that name (a Role object is never "in")."""
+        return isinstance(name, str) and any(r.name == name for r in self.roles)
+
+    __iter__ = None  # an AppDef is not a sequence of roles
 
 
 # --------------------------------------------------------------------------- dryrun

@@ -60,6 +60,7 @@ class _Param:
     default: Any
     help: str
     positional: bool  # positional-or-keyword (must be passed positionally when *args is used)
+    aliases: tuple[str, ...] = ()  # extra flags from ``Annotated[T, "-cn", ...]``
 
     @property
     def required(self) -> bool:
@@ -75,7 +76,8 @@ class _Param:
 
     @property
     def flags(self) -> list[str]:
-        return ([f"-{self.name}"] if len(self.name) == 1 else []) + [f"--{self.name}"]
+        short = [f"-{self.name}"] if len(self.name) == 1 else []
+        return list(dict.fromkeys([*short, *self.aliases, f"--{self.name}"]))
 
     def convert(self, raw: str) -> Any:
         """A command-line string converted to this parameter's type (ValueError if it is not)."""
@@ -143,6 +145,7 @@ def _params(fn: Callable[..., Any]) -> tuple[list[_Param], str | None]:
     """The parameters of ``fn`` (except ``*args``) and the name of its ``*args`` (or None)."""
     sig = inspect.signature(fn)
     hints = type_hints(fn)
+    aliases = _aliases(fn)
     docs = parse_docstring(fn.__doc__).args
     params: list[_Param] = []
     varargs: str | None = None
@@ -151,8 +154,23 @@ def _params(fn: Callable[..., Any]) -> tuple[list[_Param], str | None]:
             varargs = p.name
         elif p.kind is not p.VAR_KEYWORD:
             params.append(_Param(p.name, hints.get(p.name, str), p.default, docs.get(p.name, ""),
-                                 p.kind is p.POSITIONAL_OR_KEYWORD))
+                                 p.kind is p.POSITIONAL_OR_KEYWORD, aliases.get(p.name, ())))
     return params, varargs
+
+
+def _aliases(fn: Callable[..., Any]) -> dict[str, tuple[str, ...]]:
+    """Extra flags per parameter: strings starting with ``-`` in ``Annotated[T, ...]``."""
+    try:
+        hints = typing.get_type_hints(fn, include_extras=True)
+    except Exception:
+        return {}
+    out: dict[str, tuple[str, ...]] = {}
+    for name, hint in hints.items():
+        if typing.get_origin(hint) is typing.Annotated:
+            flags = tuple(m for m in hint.__metadata__ if isinstance(m, str) and m.startswith("-"))
+            if flags:
+                out[name] = flags
+    return out
 
 
 class ComponentParser(argparse.ArgumentParser):

@@ -71,6 +71,23 @@ def parse_docstring(doc: str | None) -> Docstring:
     )
 
 
+_TIP = (
+    "{name} TIP: improve this help string by adding a docstring\nto your component (see:"
+    " https://pytorch.org/torchx/latest/component_best_practices.html)"
+)
+
+
+def get_fn_docstring(fn: Callable[..., Any]) -> tuple[str, dict[str, str]]:
+    """``(description, {arg: help})`` of a component, as ``--help`` shows them (upstream's
+    helper). Without a docstring the description is a tip to write one; an argument the
+    docstring does not describe gets ``" "``."""
+    params = list(inspect.signature(fn).parameters)
+    doc = parse_docstring(fn.__doc__)
+    if not fn.__doc__ or not fn.__doc__.strip():
+        return _TIP.format(name=fn.__name__), dict.fromkeys(params, " ")
+    return doc.description, {p: doc.args.get(p) or " " for p in params}
+
+
 def type_hints(fn: Callable[..., Any]) -> dict[str, Any]:
     """The resolved annotations of ``fn`` (string annotations evaluated); raw ones on failure."""
     try:

@@ -130,8 +130,15 @@ def component_groups() -> list[tuple[str, str]]:
 
 
 def get_components() -> dict[str, Component]:
-    """Every discoverable component by name (valid or not: see ``validation_errors``)."""
-    return find_components(component_groups())
+    """Every discoverable component by name (valid or not: see ``validation_errors``): the
+    entry-point groups (or the builtins), plus ``register.component`` plugins of the
+    ``torchx_plugins.components`` namespace package (which do not replace the builtins)."""
+    found = find_components(component_groups())
+    from torchx.plugins import PluginType, registry
+
+    for name, fn in registry().get(PluginType.COMPONENT).items():
+        found.setdefault(name, _make(name, fn))
+    return found
 
 
 def get_component(name: str) -> Component:

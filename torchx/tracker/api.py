@@ -147,10 +147,11 @@ def tracker_env() -> dict[str, str]:
 
 
 def get_tracker_factory(name: str) -> TrackerFactory:
-    """The factory of tracker ``name``: a ``torchx.tracker`` entry point, else a builtin."""
-    from torchx.util.entrypoints import entry_points, load
+    """The factory of tracker ``name``: a plugin (:py:mod:`torchx.plugins`), else a builtin."""
+    from torchx.plugins import PluginType, registry
 
-    plugin = load("torchx.tracker", name)
+    plugins = registry().get(PluginType.TRACKER)
+    plugin = plugins.get(name)
     if plugin is not None:
         return plugin  # type: ignore[no-any-return]
     if name in BUILTIN_TRACKERS:
@@ -158,7 +159,7 @@ def get_tracker_factory(name: str) -> TrackerFactory:
 
         module, _, attr = BUILTIN_TRACKERS[name].partition(":")
         return getattr(importlib.import_module(module), attr)  # type: ignore[no-any-return]
-    known = sorted(set(BUILTIN_TRACKERS) | set(entry_points("torchx.tracker")))
+    known = sorted(set(BUILTIN_TRACKERS) | set(plugins))
     raise UnknownTrackerException(f"unknown tracker `{name}`" + _suggest(name, known, "trackers"))
 
 

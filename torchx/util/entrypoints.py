@@ -115,7 +115,17 @@ def load(group: str, name: str) -> Any | None:
         return None
 
 
+_generation = [0]
+
+
+def generation() -> int:
+    """Bumped by :py:func:`clear_cache`: caches built from entry points (the plugin registry)
+    compare it to know they are stale."""
+    return _generation[0]
+
+
 def clear_cache() -> None:
-    """Forget what was read (tests that install plugins call this)."""
+    """Forget what was read (tests that install plugins call this); see :py:func:`generation`."""
     _cache.clear()
     _reported.clear()
+    _generation[0] += 1

@@ -72,7 +72,9 @@ class WorkspaceMixin(abc.ABC, Generic[T]):
 
     ``T`` is the type of the build cache shared by the roles of one app. Subclasses implement
     :py:meth:`caching_build_workspace_and_update_role` and may override
-    :py:meth:`dryrun_workspace_and_update_role` to show what a build would produce.
+    :py:meth:`dryrun_workspace_and_update_role` to show what a build would produce. A mixin
+    written for upstream's older API that implements only
+    :py:meth:`build_workspace_and_update_role` works too.
     """
 
     def workspace_opts(self) -> runopts:
@@ -83,7 +85,6 @@ class WorkspaceMixin(abc.ABC, Generic[T]):
         """A scheduler with this mixin ships workspaces (see ``Scheduler.builds_workspaces``)."""
         return True
 
-    @abc.abstractmethod
     def caching_build_workspace_and_update_role(
         self,
         role: Role,
@@ -93,7 +94,36 @@ class WorkspaceMixin(abc.ABC, Generic[T]):
         """Build ``role.workspace`` into something the role can run and set ``role.image``.
 
         ``build_cache`` is shared by the roles of one app so identical workspaces build once.
+        The default hands the workspace to the legacy :py:meth:`build_workspace_and_update_role`
+        as one directory: the project itself when it is a single unmapped one, otherwise a
+        temporary directory (``torchx_workspace_*``, left for the build) the projects are
+        merged into.
         """
+        legacy = WorkspaceMixin.build_workspace_and_update_role
+        if type(self).build_workspace_and_update_role is legacy:
+            raise NotImplementedError(
+                f"{type(self).__name__} builds no workspaces: implement"
+                " caching_build_workspace_and_update_role (or the older"
+                " build_workspace_and_update_role)"
+            )
+        workspace = role.workspace
+        assert workspace is not None
+        if workspace.is_unmapped_single_project():
+            path = os.path.expanduser(next(iter(workspace.projects)))
+        else:
+            import tempfile
+
+            path = tempfile.mkdtemp(prefix="torchx_workspace_")
+            workspace.merge_into(path)
+        self.build_workspace_and_update_role(role, path, cfg)
+
+    def build_workspace_and_update_role(
+        self, role: Role, workspace: str, cfg: Mapping[str, CfgVal]
+    ) -> None:
+        """Legacy hook (upstream's older API): build the directory ``workspace`` for ``role``
+        and set ``role.image``. Used only when ``caching_build_workspace_and_update_role`` is
+        not overridden."""
+        raise NotImplementedError
 
     def dryrun_workspace_and_update_role(
         self,
@@ -104,8 +134,10 @@ class WorkspaceMixin(abc.ABC, Generic[T]):
         """Decide what the role will run without building anything; None if unknowable."""
         return None
 
-    def build_workspaces(self, roles: list[Role], cfg: Mapping[str, CfgVal], dryrun: bool) -> None:
-        """Dryrun or build the workspace of every role that has one (see the module doc).
+    def build_workspaces(
+        self, roles: list[Role], cfg: Mapping[str, CfgVal], dryrun: bool = False
+    ) -> None:
+        """Build (or with ``dryrun=True`` only plan) the workspace of every role that has one.
 
         Each dryrun's :py:class:`WorkspaceBuild` is kept in :py:meth:`workspace_builds` under
         the image it names, for the scheduler's dryrun output.

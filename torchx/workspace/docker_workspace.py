@@ -63,6 +63,15 @@ def _docker() -> Any:
     return docker
 
 
+def has_docker() -> bool:
+    """Whether Docker can be used here: the SDK imports and the engine answers a ping."""
+    try:
+        connect().close()
+    except TorchXError:
+        return False
+    return True
+
+
 def connect() -> Any:
     """A Docker SDK client for ``DOCKER_HOST`` (default: the local socket), checked with a ping."""
     docker = _docker()

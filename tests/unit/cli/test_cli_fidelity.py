@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from torchx.cli.main import run_cli
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """run_cli configures logging for a process; put the test process's back afterwards."""
+    root, torchx_log = logging.getLogger(), logging.getLogger("torchx")
+    saved = (root.handlers[:], root.level, torchx_log.level)
+    yield
+    root.handlers[:], root.level = saved[0], saved[1]
+    torchx_log.setLevel(saved[2])
 
 
 @pytest.fixture(autouse=True)
@@ -39,6 +51,17 @@ def test_configure_all_covers_every_scheduler(capsys: pytest.CaptureFixture[str]
     text = _out(["configure", "--print", "--all"], capsys)
     for name in get_scheduler_names():
         assert f"[{name}]" in text
+
+
+def test_run_sets_the_context_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                   capsys: pytest.CaptureFixture[str]) -> None:
+    import os
+
+    monkeypatch.delenv("TORCHX_CONTEXT_NAME", raising=False)
+    assert run_cli(["run", "-s", "local_cwd", "utils.sh", "echo ctx=$TORCHX_CONTEXT_NAME"]) in (
+        0, None)
+    assert "ctx=cli_run" in capsys.readouterr().out
+    assert os.environ.pop("TORCHX_CONTEXT_NAME") == "cli_run"
 
 
 def test_configure_all_writes_the_file(tmp_path: Path) -> None:

@@ -178,13 +178,19 @@ def test_builtins_are_lazy(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_plugins_add_and_override(plugin: None, caplog: pytest.LogCaptureFixture) -> None:
     names = get_scheduler_names()
-    assert {"mine", "local_cwd", "broken"} <= set(names)
+    assert {"mine", "local_cwd"} <= set(names)
+    assert "broken" not in names  # recorded as a registration error, with a warning
     assert get_scheduler_factory("mine")("s", a=1) == ("plugin", "s", {"a": 1})
     assert get_scheduler_factory("local_cwd")("s") == ("plugin", "s", {})
     factories = get_scheduler_factories()
     assert factories["mine"]("s") == ("plugin", "s", {})
-    assert "broken" not in factories  # reported, skipped
-    assert "broken" in caplog.text
+    assert "broken" not in factories  # recorded, skipped
+    from torchx.plugins import registry
+    from torchx.specs.errors import TorchXError
+
+    assert any(e.name == "broken" for e in registry().errors)
+    with pytest.raises(TorchXError, match="scheduler plugin `broken` failed to register"):
+        get_scheduler_factory("broken")
     others = set(BUILTIN_SCHEDULER_MODULES) - {"local_cwd"}
     assert others <= set(factories)  # the builtins stay
 

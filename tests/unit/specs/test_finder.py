@@ -22,7 +22,7 @@ from torchx.util import entrypoints
 
 BUILTINS = {
     "utils.echo", "utils.touch", "utils.sh", "utils.python", "utils.binary", "utils.copy",
-    "utils.booth", "dist.ddp", "dist.torchrun", "dist.spmd",
+    "utils.booth", "utils.hydra", "dist.ddp", "dist.torchrun", "dist.spmd",
 }
 
 _TRAINER = '''

@@ -124,6 +124,7 @@ def test_mapping_view() -> None:
 @pytest.fixture
 def restore_registry() -> Iterator[None]:
     before = dict(_named_resource_factories)
+    entrypoints.clear_cache()
     yield
     _named_resource_factories.clear()
     _named_resource_factories.update(before)

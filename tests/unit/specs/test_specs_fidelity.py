@@ -143,3 +143,22 @@ def test_describe_returns_the_submitted_name_and_metadata(runner) -> None:  # ty
         assert seen is not None and seen.name == "my-job" and seen.metadata == {"team": "ml"}
     runner.wait(handle, wait_interval=0.1)
     assert os.path.isdir(os.environ["TORCHX_HOME"])
+
+
+def test_appdef_role_access() -> None:
+    app = AppDef("a", roles=[Role("trainer", image="i"), Role("reader", image="i")])
+    assert app["reader"] is app.roles[1] and app.get_role("trainer") is app.roles[0]
+    assert "trainer" in app and "nope" not in app and app.roles[0] not in app
+    with pytest.raises(KeyError, match="trainer"):
+        app["nope"]
+    with pytest.raises(TypeError):
+        iter(app)  # type: ignore[call-overload]
+
+
+def test_version_and_image() -> None:
+    import torchx
+    from torchx import version
+    from torchx.components import IMAGE
+
+    assert torchx.IMAGE == version.TORCHX_IMAGE == IMAGE
+    assert version.__version__ == torchx.__version__

@@ -91,7 +91,7 @@ class CmdDashboard(SubCommand):
         try:
             server = DashboardServer(Dashboard(get_runner(), schedulers), args.host, args.port)
         except OSError as e:
-            hint = (" (in use: pick another with --port N, or --port 0 for a free one)"
+            hint = (": pick another with --port N, or --port 0 for a free one"
                     if e.errno == errno.EADDRINUSE else "")
             raise UsageError(f"cannot serve on {args.host}:{args.port}: {e.strerror or e}{hint}") from None
         if not is_loopback(server.bind_host):

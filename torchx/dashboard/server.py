@@ -171,6 +171,8 @@ class DashboardHandler(BaseHTTPRequestHandler):
             page = self.server.files[_PAGES[url.path]].replace(
                 b"{{TOKEN}}", self.server.token.encode())
             return self._send(200, page, "text/html; charset=utf-8")
+        if url.path == "/favicon.ico":
+            return self._send(204, b"", "image/x-icon", cache=True)
         if url.path.startswith("/static/"):
             name = url.path[len("/static/"):]
             if name in _STATIC:

@@ -208,3 +208,11 @@ def test_cli_bad_input_is_one_line(home: str, args: list[str], fragment: str) ->
                        capture_output=True, text=True, timeout=60, env=env)
     assert r.returncode == 2, r.stderr
     assert fragment in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def test_other_commands_never_import_the_dashboard(home: str) -> None:
+    probe = ("import sys\nfrom torchx.cli.main import run_cli\nrun_cli(['list'])\n"
+             "print([m for m in sys.modules if m.startswith('torchx.dashboard')])")
+    r = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60,
+                       env={**os.environ, "TORCHX_HOME": home}, check=True)
+    assert r.stdout.strip().splitlines()[-1] == "[]"

@@ -15,8 +15,10 @@ function newRow(job) {
   const name = el("td", "name");
   const link = el("a", null, job.name || job.app_id);
   link.href = "/job?handle=" + encodeURIComponent(job.handle);
+  link.title = job.name || job.app_id;
   name.append(link);
   const handle = el("td", "handle", job.handle);
+  handle.title = job.handle;
   const stateTd = el("td");
   const state = el("span");
   stateTd.append(state);
@@ -39,8 +41,6 @@ function update(row, job, now) {
   }
   setText(row.age, fmtAge(job.created === null ? null : now - job.created));
   setText(row.replicas, replicaText(job));
-  row.tr.dataset.state = job.state;
-  row.tr.dataset.scheduler = job.scheduler;
   row.job = job;
 }
 
@@ -137,7 +137,10 @@ async function refresh() {
   const updated = document.getElementById("updated");
   try {
     const data = await api("/api/jobs");
+    performance.mark("render-start");
     render(data);
+    performance.measure("render", "render-start");
+    if (!document.body.dataset.loaded) performance.mark("jobs-rendered");
     updated.className = "muted";
     setText(updated, "updated " + clock());
     document.body.dataset.loaded = "1";

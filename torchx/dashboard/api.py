@@ -2,8 +2,8 @@
 
 Every call goes through the same Runner methods as the CLI (``list``, ``status``, ``describe``,
 ``log_lines``, ``cancel``, ``delete``). Schedulers are listed in parallel, each answer cached for
-``cache_ttl`` seconds; a scheduler that fails or does not answer in ``list_timeout`` seconds (Slurm
-not running, ...) gives an error for that scheduler only.
+``cache_ttl`` seconds; a scheduler that fails (Slurm not running, ...) gives an error for that
+scheduler only, and a slow one never holds the page longer than ``answer_wait`` seconds.
 
 Logs are read by one :py:class:`LogTail` thread per (job, replica, stream, regex) that follows the
 replica's lines (``log_lines(..., should_tail=True)``, the scheduler applying the regex over the
@@ -14,6 +14,7 @@ behind skips ahead (told how many lines it skipped).
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import enum
 import itertools
@@ -23,7 +24,6 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 from typing import TYPE_CHECKING, Any
 
 from torchx.specs.api import NONE, TorchXError, parse_app_handle
@@ -166,18 +166,20 @@ class Dashboard:
     """The API over one Runner and the schedulers it shows."""
 
     def __init__(
-        self, runner: Runner, schedulers: Sequence[str], *, list_timeout: float = 20.0,
-        cache_ttl: float = 1.0, keep_lines: int = 5000, max_tails: int = 32,
+        self, runner: Runner, schedulers: Sequence[str], *, answer_wait: float = 3.0,
+        list_timeout: float = 30.0, cache_ttl: float = 1.0, keep_lines: int = 5000,
+        max_tails: int = 32,
     ) -> None:
         self.runner = runner
         self.schedulers = list(dict.fromkeys(schedulers))
+        self.answer_wait = answer_wait
         self.list_timeout = list_timeout
         self.cache_ttl = cache_ttl
         self.keep_lines = keep_lines
         self.max_tails = max_tails
         self._lock = threading.Lock()
         self._cache: dict[str, tuple[float, dict[str, Any]]] = {}
-        self._inflight: dict[str, Future[dict[str, Any]]] = {}
+        self._inflight: dict[str, tuple[float, Future[dict[str, Any]]]] = {}
         self._pool = ThreadPoolExecutor(max_workers=max(2, len(self.schedulers)),
                                         thread_name_prefix="dashboard-list")
         self._tails: dict[tuple[str, str, int, str, str], LogTail] = {}
@@ -196,32 +198,37 @@ class Dashboard:
         return entry
 
     def jobs(self) -> dict[str, Any]:
-        """Every job of every scheduler, and each scheduler's error (None when it answered)."""
+        """Every job of every scheduler, and each scheduler's error (None when it answered).
+
+        Waits at most ``answer_wait`` seconds: a scheduler still listing then shows its previous
+        answer (``stale``), or ``loading`` before its first one, or an error once it has taken
+        longer than ``list_timeout``. Its call goes on; the next refresh picks up the answer.
+        """
         now = time.monotonic()
-        pending: dict[str, Future[dict[str, Any]]] = {}
+        pending: list[Future[dict[str, Any]]] = []
         with self._lock:
             for s in self.schedulers:
                 cached = self._cache.get(s)
                 if cached is not None and now - cached[0] < self.cache_ttl:
                     continue
-                fut = self._inflight.get(s)
-                if fut is None:
-                    fut = self._inflight[s] = self._pool.submit(self._list_one, s)
-                pending[s] = fut
-        deadline = time.monotonic() + self.list_timeout
-        answers: dict[str, dict[str, Any]] = {}
-        for s, fut in pending.items():
-            try:
-                answers[s] = fut.result(timeout=max(0.0, deadline - time.monotonic()))
-            except FutureTimeout:
-                answers[s] = {"name": s, "jobs": [],
-                              "error": f"{s} did not answer within {self.list_timeout:g}s"}
+                if s not in self._inflight:
+                    self._inflight[s] = (now, self._pool.submit(self._list_one, s))
+                pending.append(self._inflight[s][1])
+        concurrent.futures.wait(pending, timeout=self.answer_wait)
         out: dict[str, Any] = {"now": time.time(), "schedulers": [], "jobs": []}
+        now = time.monotonic()
         with self._lock:
             for s in self.schedulers:
-                entry = answers.get(s) or self._cache[s][1]
-                out["schedulers"].append(
-                    {"name": s, "error": entry["error"], "count": len(entry["jobs"])})
+                cached = self._cache.get(s)
+                entry = cached[1] if cached else {"name": s, "error": None, "jobs": []}
+                info = {"name": s, "error": entry["error"], "count": len(entry["jobs"]),
+                        "loading": False, "stale": False}
+                if s in self._inflight:
+                    since = now - self._inflight[s][0]
+                    if since > self.list_timeout:
+                        info["error"] = f"{s} has not answered for {since:.0f}s"
+                    info["loading"], info["stale"] = cached is None, cached is not None
+                out["schedulers"].append(info)
                 out["jobs"].extend(entry["jobs"])
         return out
 

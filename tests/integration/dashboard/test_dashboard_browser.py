@@ -253,3 +253,36 @@ def test_the_server_listens_on_loopback_only(dashboard: DashboardProcess, browse
     browser.get(dashboard.url)
     wait_for("the page", lambda: browser.execute_script("return document.body.dataset.loaded"))
     assert "local_cwd" in browser.find_element("id", "schedulers").text
+
+
+def test_a_scheduler_that_fails_shows_its_error_not_a_broken_page(
+    runner: Runner, browser: Any, tmp_path: Path,
+) -> None:
+    """`-s slurm` where the Slurm client tools are not on PATH (as on a laptop): the slurm card
+    says so, and the local jobs are listed as usual."""
+    import re
+    import signal
+    import subprocess
+    import sys
+
+    h = runner.run(sh("fine", "true"))
+    wait_state(runner, h, {"SUCCEEDED"})
+    empty = tmp_path / "empty-path"
+    empty.mkdir()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "torchx.cli.main", "dashboard", "--port", "0", "-s", "slurm"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PATH": str(empty)},
+    )
+    try:
+        assert proc.stdout is not None
+        url = re.search(r"http://\S+/", proc.stdout.readline())
+        assert url, "no URL printed"
+        browser.get(url.group(0))
+        wait_for("the local job", lambda: rows(browser).get(h, ("",))[0] == "SUCCEEDED")
+        card = wait_for("the slurm error", lambda: (e := browser.find_element(
+            "css selector", ".sched[data-scheduler='slurm']")).text and "not found on PATH" in e.text and e)
+        assert "bad" in card.get_attribute("class")
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=30)

@@ -90,7 +90,8 @@ function renderSchedulers(scheds) {
   box.replaceChildren(...scheds.map(s => {
     const card = el("div", "sched" + (s.error ? " bad" : ""));
     card.dataset.scheduler = s.name;
-    card.append(el("strong", null, s.name), el("span", "muted", s.error ? "error" : s.count + " jobs"));
+    const what = s.error ? "error" : s.loading ? "listing…" : s.count + (s.count === 1 ? " job" : " jobs");
+    card.append(el("strong", null, s.name), el("span", "muted", what + (s.stale ? " (refreshing)" : "")));
     if (s.error) card.append(el("div", "sched-error", s.error));
     return card;
   }));

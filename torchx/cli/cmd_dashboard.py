@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import errno
 import logging
+import signal
 import sys
 
 from torchx.cli.cmd_base import SubCommand
@@ -65,6 +66,10 @@ def _port(value: str) -> int:
     return port
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 class CmdDashboard(SubCommand):
     def add_arguments(self, subparser: argparse.ArgumentParser) -> None:
         subparser.add_argument(
@@ -101,6 +106,7 @@ class CmdDashboard(SubCommand):
                 server.bind_host, server.port,
             )
         out(f"torchx dashboard: {server.url}  (jobs of {', '.join(schedulers)}; Ctrl-C stops)")
+        signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops it as cleanly as Ctrl-C
         try:
             server.serve_forever(poll_interval=0.5)
         except KeyboardInterrupt:

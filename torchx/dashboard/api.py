@@ -23,7 +23,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
 from torchx.specs.api import NONE, TorchXError, parse_app_handle
@@ -180,8 +180,6 @@ class Dashboard:
         self._lock = threading.Lock()
         self._cache: dict[str, tuple[float, dict[str, Any]]] = {}
         self._inflight: dict[str, tuple[float, Future[dict[str, Any]]]] = {}
-        self._pool = ThreadPoolExecutor(max_workers=max(2, len(self.schedulers)),
-                                        thread_name_prefix="dashboard-list")
         self._tails: dict[tuple[str, str, int, str, str], LogTail] = {}
 
     # ---- the front page
@@ -196,6 +194,16 @@ class Dashboard:
             self._cache[scheduler] = (time.monotonic(), entry)
             self._inflight.pop(scheduler, None)
         return entry
+
+    def _start_list(self, scheduler: str) -> Future[dict[str, Any]]:
+        """List in a daemon thread (a backend that hangs must not hold the process at exit)."""
+        fut: Future[dict[str, Any]] = Future()
+
+        def work() -> None:
+            fut.set_result(self._list_one(scheduler))
+
+        threading.Thread(target=work, daemon=True, name=f"dashboard-list-{scheduler}").start()
+        return fut
 
     def jobs(self) -> dict[str, Any]:
         """Every job of every scheduler, and each scheduler's error (None when it answered).
@@ -212,7 +220,7 @@ class Dashboard:
                 if cached is not None and now - cached[0] < self.cache_ttl:
                     continue
                 if s not in self._inflight:
-                    self._inflight[s] = (now, self._pool.submit(self._list_one, s))
+                    self._inflight[s] = (now, self._start_list(s))
                 pending.append(self._inflight[s][1])
         concurrent.futures.wait(pending, timeout=self.answer_wait)
         out: dict[str, Any] = {"now": time.time(), "schedulers": [], "jobs": []}
@@ -363,10 +371,9 @@ class Dashboard:
         return {"ok": True, "message": f"deleted {handle}"}
 
     def close(self) -> None:
-        """Stop the log followers and the list threads; close the runner."""
+        """Stop the log followers and close the runner (list threads are daemons)."""
         with self._lock:
             for tail in self._tails.values():
                 tail.stop()
             self._tails.clear()
-        self._pool.shutdown(wait=False, cancel_futures=True)
         self.runner.close()

@@ -63,7 +63,10 @@ def test_success_and_failure_with_exit_code(sched: DockerScheduler) -> None:
     assert [r.state for r in desc.roles_statuses[0].replicas] == [AppState.SUCCEEDED] * 2
     failed = wait(sched, bad)
     assert failed.state == AppState.FAILED and "r[0] exited with code 3" in failed.msg
+    assert [(r.exit_code, r.num_restarts) for r in failed.roles_statuses[0].replicas] == [(3, 0)]
+    assert [r.exit_code for r in desc.roles_statuses[0].replicas] == [0, 0]
     listed = {a.app_id: a for a in sched.list()}
+    assert [(r.name, r.num_replicas) for r in listed[ok].roles] == [("r", 2)]
     assert listed[ok].state == AppState.SUCCEEDED and listed[bad].state == AppState.FAILED
     assert listed[ok].app_handle == f"local_docker://{session}/{ok}"
 

@@ -216,3 +216,24 @@ def test_other_commands_never_import_the_dashboard(home: str) -> None:
     r = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60,
                        env={**os.environ, "TORCHX_HOME": home}, check=True)
     assert r.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_a_built_wheel_ships_the_pages(tmp_path: Path) -> None:
+    """The static files are package data: a non-editable install serves the same pages."""
+    import shutil
+    import zipfile
+
+    repo = Path(__file__).resolve().parents[3]
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(repo / name, src / name)
+    shutil.copytree(repo / "torchx", src / "torchx", ignore=shutil.ignore_patterns("__pycache__"))
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
+                    "--disable-pip-version-check", "-w", str(tmp_path / "wheel"), str(src)],
+                   check=True, capture_output=True, timeout=300)
+    (wheel,) = (tmp_path / "wheel").glob("torchx-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    static = repo / "torchx" / "dashboard" / "static"
+    for f in static.iterdir():
+        assert f"torchx/dashboard/static/{f.name}" in names

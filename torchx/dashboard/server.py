@@ -206,6 +206,14 @@ class DashboardHandler(BaseHTTPRequestHandler):
             return self._error(500, message(e))
 
     def do_POST(self) -> None:
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if not 0 <= length <= MAX_BODY:
+            self.close_connection = True  # the body is not read: the connection cannot go on
+            return self._error(413 if length > MAX_BODY else 400, "bad Content-Length")
+        raw = self.rfile.read(length)
         if not self._host_ok():
             return self._error(403, "unexpected Host header")
         if not self._same_origin():
@@ -214,14 +222,11 @@ class DashboardHandler(BaseHTTPRequestHandler):
             return self._error(403, f"missing or wrong {TOKEN_HEADER} header")
         if self.headers.get_content_type() != "application/json":
             return self._error(415, "send the body as application/json")
-        length = int(self.headers.get("Content-Length") or 0)
-        if not 0 < length <= MAX_BODY:
-            return self._error(400, "a JSON body {\"handle\": ...} is needed")
         try:
-            body = json.loads(self.rfile.read(length))
-            handle = body.get("handle") if isinstance(body, dict) else None
+            body = json.loads(raw) if raw else None
         except ValueError:
             return self._error(400, "the body is not JSON")
+        handle = body.get("handle") if isinstance(body, dict) else None
         d = self.server.dashboard
         actions = {"/api/cancel": d.cancel, "/api/delete": d.delete}
         action = actions.get(urlsplit(self.path).path)
@@ -236,6 +241,7 @@ class DashboardHandler(BaseHTTPRequestHandler):
             return self._error(500, message(e))
 
     def _refuse(self) -> None:
+        self.close_connection = True  # any body is left unread
         self._error(405, f"{self.command} is not supported")
 
     do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _refuse

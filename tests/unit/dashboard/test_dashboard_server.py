@@ -237,3 +237,19 @@ def test_a_built_wheel_ships_the_pages(tmp_path: Path) -> None:
     static = repo / "torchx" / "dashboard" / "static"
     for f in static.iterdir():
         assert f"torchx/dashboard/static/{f.name}" in names
+
+
+def test_a_refused_post_leaves_the_connection_usable(server: DashboardServer) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+    try:
+        conn.request("POST", "/api/cancel", body=b'{"handle": "x"}',
+                     headers={"Content-Type": "application/json", "Origin": "http://evil.example"})
+        first = conn.getresponse()
+        assert first.status == 403 and b"cross-origin" in first.read()
+        conn.request("GET", "/api/jobs", headers={"X-TorchX-Token": server.token})
+        second = conn.getresponse()
+        assert second.status == 200 and "jobs" in json.loads(second.read())
+    finally:
+        conn.close()
+    code, data, _ = request(server, "POST", "/api/cancel", b"x" * 70000, **own(server))
+    assert code == 413

@@ -167,8 +167,15 @@ def test_cancel_from_the_page_ends_the_job(
     button.click()
     wait_state(runner, h, {"CANCELLED"})
     wait_for("the page showing CANCELLED", lambda: browser.find_element("id", "state").text == "CANCELLED")
-    wait_for("delete offered for the finished job",
-             lambda: browser.find_element("id", "delete").is_displayed())
+    delete = wait_for("delete offered for the finished job",
+                      lambda: (b := browser.find_element("id", "delete")).is_displayed() and b)
+    assert not browser.find_element("id", "cancel").is_displayed()
+    delete.click()
+    delete.click()
+    wait_for("the job deleted", lambda: runner.status(h) is None)
+    wait_for("back on the front page", lambda: browser.current_url == dashboard.url)
+    wait_for("the job gone from the list", lambda: browser.execute_script(
+        "return document.body.dataset.loaded") and h not in rows(browser))
 
 
 class _EvilHandler(BaseHTTPRequestHandler):

@@ -18,6 +18,7 @@ BUILTIN_CMDS: dict[str, tuple[str, str]] = {
     "cancel": ("torchx.cli.cmd_cancel:CmdCancel", "cancel a job"),
     "completion": ("torchx.cli.cmd_completion:CmdCompletion", "print a shell completion script"),
     "configure": ("torchx.cli.cmd_configure:CmdConfigure", "write a starter .torchxconfig"),
+    "dashboard": ("torchx.cli.cmd_dashboard:CmdDashboard", "serve a local web page of every job"),
     "delete": ("torchx.cli.cmd_delete:CmdDelete", "cancel a job and remove it from the scheduler"),
     "describe": ("torchx.cli.cmd_describe:CmdDescribe", "show the AppDef of a job"),
     "list": ("torchx.cli.cmd_list:CmdList", "list jobs (handle, name, state, age)"),

@@ -40,6 +40,7 @@ import secrets
 import shlex
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -485,7 +486,8 @@ class DockerScheduler(DockerWorkspaceMixin, Scheduler[Mapping[str, CfgVal]]):
         roles: dict[str, RoleStatus] = {}
         for r in replicas:
             roles.setdefault(r.role, RoleStatus(r.role)).replicas.append(
-                ReplicaStatus(r.replica_id, r.state, r.role, r.name.removesuffix(CANCELLED_SUFFIX)))
+                ReplicaStatus(r.replica_id, r.state, r.role, r.name.removesuffix(CANCELLED_SUFFIX),
+                              exit_code=r.exit_code, num_restarts=r.restarts))
         return DescribeAppResponse(
             app_id=app_id,
             state=state,
@@ -557,6 +559,8 @@ class DockerScheduler(DockerWorkspaceMixin, Scheduler[Mapping[str, CfgVal]]):
                     self.backend, labels.get(LABEL_SESSION, self.session_name), app_id),
                 name=labels.get(LABEL_APP_NAME, ""),
                 created=float(min(s.get("Created", 0) for _, s in reps)),
+                roles=[Role(n, image="", num_replicas=c) for n, c in
+                       Counter(s["Labels"].get(LABEL_ROLE, "") for _, s in reps).items()],
             ))
         return sorted(out, key=lambda a: (a.created or 0, a.app_id))
 

@@ -260,7 +260,7 @@ class KubernetesMcadScheduler(DockerWorkspaceMixin, Scheduler[Mapping[str, CfgVa
     def _namespace(self, ns: object) -> str:
         return str(ns) if ns else (context_namespace() or "default")
 
-    def build_workspaces(self, roles: list[Any], cfg: Mapping[str, CfgVal], dryrun: bool) -> None:
+    def build_workspaces(self, roles: list[Any], cfg: Mapping[str, CfgVal], dryrun: bool = False) -> None:
         """As ``kubernetes``: workspaces are built and pushed only with ``image_repo``."""
         self._skipped_workspace = None
         if any(r.workspace for r in roles) and not cfg.get("image_repo"):

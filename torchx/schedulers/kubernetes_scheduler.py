@@ -340,7 +340,7 @@ class KubernetesScheduler(DockerWorkspaceMixin, Scheduler[Mapping[str, CfgVal]])
 
     # ---- submitting
 
-    def build_workspaces(self, roles: list[Role], cfg: Mapping[str, CfgVal], dryrun: bool) -> None:
+    def build_workspaces(self, roles: list[Role], cfg: Mapping[str, CfgVal], dryrun: bool = False) -> None:
         """Build and push workspace images, only with ``image_repo``: a local image is of no use
         to the cluster, so without it the roles run their images as they are (with a note)."""
         self._skipped_workspace = None

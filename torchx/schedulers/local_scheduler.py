@@ -198,6 +198,14 @@ def make_app_id(name: str) -> str:
     return f"{base}-{suffix}"
 
 
+def _replica_counts(st: Mapping[str, Any]) -> list[Role]:
+    """Each role with its number of replicas, as far as the state file says (for ``list``)."""
+    counts: dict[str, int] = {}
+    for rep in st.get("replicas") or []:
+        counts[rep["role"]] = counts.get(rep["role"], 0) + 1
+    return [Role(name, image="", num_replicas=n) for name, n in counts.items()]
+
+
 def role_to_json(role: Role) -> dict[str, Any]:
     return {
         "name": role.name, "image": role.image, "entrypoint": role.entrypoint,
@@ -442,6 +450,7 @@ class LocalScheduler(Scheduler[Mapping[str, CfgVal]]):
                 id=rep["id"], state=STATES[rep["state"]] if rep["state"] in STATES
                 else AppState.PENDING, role=rep["role"], hostname="localhost",
                 structured_error_msg=rep.get("structured_error_msg", NONE),
+                exit_code=rep.get("exit_code"), num_restarts=rep.get("restarts", 0),
             ))
         return DescribeAppResponse(
             app_id=app_id, state=STATES[st["state"]], num_restarts=st.get("num_restarts", 0),
@@ -460,7 +469,7 @@ class LocalScheduler(Scheduler[Mapping[str, CfgVal]]):
             out.append(ListAppResponse(
                 app_id=app_id, state=STATES[st["state"]],
                 app_handle=make_app_handle(self.backend, self.session_name, app_id),
-                name=st.get("name", ""), created=st.get("created"),
+                name=st.get("name", ""), created=st.get("created"), roles=_replica_counts(st),
             ))
         out.sort(key=lambda a: a.created or 0)
         return out

@@ -456,6 +456,7 @@ class SlurmScheduler(Scheduler[Mapping[str, CfgVal]]):
                 app_id=app_id, state=d.state,
                 app_handle=make_app_handle(self.backend, self.session_name, app_id),
                 name=",".join(r.role for r in d.roles_statuses), created=cs[0].submitted,
+                roles=d.roles,
             ))
         return out
 

@@ -181,7 +181,8 @@ def to_describe(app_id: str, comps: list[Component]) -> DescribeAppResponse:
         if c.step_exit and rstate == AppState.FAILED:
             failed.append(f"{role}[{rid}] exit code {c.step_exit}")
         roles.setdefault(role, RoleStatus(role, [])).replicas.append(
-            ReplicaStatus(rid, rstate, role, c.host)
+            ReplicaStatus(rid, rstate, role, c.host, exit_code=c.step_exit if rstate in (
+                AppState.FAILED, AppState.SUCCEEDED) else None, num_restarts=c.restarts)
         )
     if state == AppState.FAILED:
         msg = f"{leader.state}: exit code {leader.exit_code}"

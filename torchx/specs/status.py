@@ -51,6 +51,11 @@ class ReplicaStatus:
     role: str
     hostname: str
     structured_error_msg: str = NONE
+    exit_code: int | None = None
+    """The replica's exit code once it ended, as its scheduler reports it (a signal may show as
+    -N or 128+N); None while it runs or where the scheduler does not know."""
+    num_restarts: int = 0
+    """How often this replica was restarted (retries), where the scheduler knows it."""
 
 
 @dataclass

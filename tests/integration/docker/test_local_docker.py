@@ -63,6 +63,10 @@ class TestLocalDockerContract(SchedulerContract):
                                    env={"R": specs.macros.replica_id}))
         desc = self.wait(sched, app_id)
         assert desc.state == AppState.FAILED and desc.msg == "r[1] exited with code 7"
+        assert (desc.roles_statuses[0].replicas[1].exit_code,
+                desc.roles_statuses[0].replicas[1].num_restarts) == (7, 0)
+        listed = {a.app_id: a for a in sched.list()}
+        assert [(r.name, r.num_replicas) for r in listed[app_id].roles] == [("r", 2)]
         states = {c["State"] for c in client.api.containers(
             all=True, filters={"label": f"torchx.pytorch.org/app-id={app_id}"})}
         assert states == {"exited"}  # the sleeping replica was stopped too

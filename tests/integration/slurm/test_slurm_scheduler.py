@@ -89,7 +89,7 @@ class TestSlurmContract(SchedulerContract):
         assert d.state == AppState.FAILED
         assert "exit code 3" in d.msg and "worker[0] exit code 3" in d.msg, d.msg
         worker = next(r for r in d.roles_statuses if r.role == "worker")
-        assert worker.replicas[0].state == AppState.FAILED
+        assert worker.replicas[0].state == AppState.FAILED and worker.replicas[0].exit_code == 3
 
 
     def test_tail_logs_while_running(self, sched: SlurmScheduler) -> None:
@@ -129,6 +129,7 @@ class TestSlurmContract(SchedulerContract):
         listed = {a.app_id: a for a in sched.list()}
         assert set(ids) <= set(listed)
         assert listed[ids[0]].app_handle == f"slurm://it/{ids[0]}" and listed[ids[0]].name == "main"
+        assert [(r.name, r.num_replicas) for r in listed[ids[0]].roles] == [("main", 1)]
         sched.calls = 0
         got = sched.describe_many([*ids, "999999"])
         assert got["999999"] is None and all(got[i] is not None for i in ids)

@@ -112,6 +112,20 @@ def sh_quote(s: str, placeholders: Mapping[str, str] | None = None) -> str:
     return out or "''"
 
 
+def sh_quote_one_line(s: str) -> str:
+    """``s`` as one bash word on one physical line: :py:func:`sh_quote`, or bash's ``$'...'``
+    when ``s`` holds a control character. Grid Engine (``#$``) and LSF (``#BSUB``) read a
+    directive line *anywhere* in a script, so a quoted newline could otherwise start one."""
+    if not re.search(r"[\x00-\x1f\x7f]", s):
+        return sh_quote(s)
+    body = "".join(
+        "\\\\" if c == "\\" else "\\'" if c == "'" else
+        f"\\x{ord(c):02x}" if ord(c) < 0x20 or ord(c) == 0x7F else c
+        for c in s
+    )
+    return f"$'{body}'"
+
+
 def directive_value(name: str, val: str, directive: str = "#SBATCH") -> str:
     """A ``#SBATCH``-style directive value as the batch system reads it back: double-quoted
     when needed, ``\\`` and ``"`` backslash-escaped; newlines and NULs are rejected (a directive

@@ -57,7 +57,7 @@ from torchx.schedulers.batch_common import (
     CommandRunner,
     heredoc,
     log_lines,
-    sh_quote,
+    sh_quote_one_line,
     stream_paths,
 )
 from torchx.schedulers.gridengine_status import (
@@ -188,18 +188,7 @@ class GridEngineRequest:
 # --------------------------------------------------------------------------- pure functions
 
 
-def _one_line(s: str) -> str:
-    """``s`` as one bash word on one physical line: :py:func:`batch_common.sh_quote`, or bash's
-    ``$'...'`` when ``s`` holds a control character. qsub reads a ``#$`` line *anywhere* in the
-    script, so a quoted newline could start one."""
-    if not re.search(r"[\x00-\x1f\x7f]", s):
-        return sh_quote(s)
-    body = "".join(
-        "\\\\" if c == "\\" else "\\'" if c == "'" else
-        f"\\x{ord(c):02x}" if ord(c) < 0x20 or ord(c) == 0x7F else c
-        for c in s
-    )
-    return f"$'{body}'"
+_one_line = sh_quote_one_line
 
 
 def _q(s: str) -> str:

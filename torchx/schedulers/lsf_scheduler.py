@@ -47,7 +47,7 @@ from torchx.schedulers.batch_common import (
     CommandRunner,
     heredoc,
     log_lines,
-    sh_quote,
+    sh_quote_one_line,
 )
 from torchx.specs.api import (
     MISSING,
@@ -200,18 +200,7 @@ class LsfRequest:
 # --------------------------------------------------------------------------- pure functions
 
 
-def _q(s: str) -> str:
-    """``s`` as one shell word on one physical line: :py:func:`batch_common.sh_quote`, or bash's
-    ``$'...'`` when ``s`` holds a control character. LSF reads a ``#BSUB`` line anywhere in a
-    job body, so a quoted newline could start one."""
-    if not re.search(r"[\x00-\x1f\x7f]", s):
-        return sh_quote(s)
-    body = "".join(
-        "\\\\" if c == "\\" else "\\'" if c == "'" else
-        f"\\x{ord(c):02x}" if ord(c) < 0x20 or ord(c) == 0x7F else c
-        for c in s
-    )
-    return f"$'{body}'"
+_q = sh_quote_one_line
 
 
 def clean_name(name: str) -> str:

@@ -153,3 +153,19 @@ def test_no_package_module_over_700_lines() -> None:
     long = {str(p.relative_to(PKG.parent)): n for p in PKG.rglob("*.py")
             if (n := len(p.read_text().splitlines())) > 700}
     assert long == {}, f"split these modules along their seams: {long}"
+
+
+def test_only_specs_touches_the_dryrun_info_underscore_names() -> None:
+    """AppDryRunInfo's ``_app``/``_cfg``/``_scheduler`` stay for upstream plugins; our code reads
+    ``.app``/``.cfg``/``.scheduler`` and sets them with ``attach()``."""
+    found = []
+    for path in PKG.rglob("*.py"):
+        if path.parent.name == "specs":
+            continue
+        tree = ast.parse(path.read_text())
+        called = {id(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Attribute) and node.attr in ("_app", "_cfg", "_scheduler")
+                    and id(node) not in called):
+                found.append(f"{path.relative_to(PKG.parent)}:{node.lineno} .{node.attr}")
+    assert found == [], found

@@ -169,3 +169,12 @@ def test_only_specs_touches_the_dryrun_info_underscore_names() -> None:
                     and id(node) not in called):
                 found.append(f"{path.relative_to(PKG.parent)}:{node.lineno} .{node.attr}")
     assert found == [], found
+
+
+@pytest.mark.parametrize("module", ["runner/api.py", "schedulers/api.py"])
+def test_the_runner_finds_no_scheduler_hook_by_getattr(module: str) -> None:
+    """Every hook the Runner calls is declared on Scheduler (with a default)."""
+    tree = ast.parse((PKG / module).read_text())
+    calls = [n.lineno for n in ast.walk(tree) if isinstance(n, ast.Call)
+             and isinstance(n.func, ast.Name) and n.func.id in ("getattr", "hasattr")]
+    assert calls == [], f"torchx/{module} looks hooks up by name at lines {calls}"

@@ -18,7 +18,7 @@ PKG = Path(__file__).resolve().parents[2] / "torchx"
 
 RANK = {
     "util": 0, "settings": 0, "version": 0, "plugins": 0, "specs": 1, "components": 2, "workspace": 2, "tracker": 3, "schedulers": 3,
-    "runtime": 4, "apps": 4, "runner": 5, "cli": 6, "__main__": 7,
+    "runtime": 4, "apps": 4, "runner": 5, "dashboard": 6, "cli": 6, "__main__": 7,
 }
 
 

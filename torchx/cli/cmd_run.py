@@ -1,8 +1,10 @@
 """``torchx run [OPTIONS] COMPONENT [COMPONENT_ARGS...]``: launch a component on a scheduler.
 
-On local schedulers ``run`` waits and streams every replica's output prefixed ``role/replica``;
-Ctrl-C cancels the job. ``--detach`` returns as soon as the job is launched (local jobs are
-durable: ``torchx status/log/cancel`` work from any shell). The handle goes to stdout.
+On local schedulers ``run`` waits and streams every replica's output prefixed ``role/replica``
+on stderr; Ctrl-C cancels the job. ``--detach`` returns as soon as the job is launched (local
+jobs are durable: ``torchx status/log/cancel`` work from any shell). Whenever a job is
+submitted stdout holds its handle alone (``h=$(torchx run ...)``), or the ``--json`` object;
+``--dryrun`` prints the request on stdout.
 """
 
 from __future__ import annotations
@@ -36,6 +38,9 @@ def is_local(scheduler: str) -> bool:
 
 class CmdRun(SubCommand):
     def add_arguments(self, subparser: argparse.ArgumentParser) -> None:
+        # the component's own options (`--d`, `--lo`) are never abbreviations of run's: every
+        # word from the component name on is the component's (argparse.REMAINDER below)
+        subparser.allow_abbrev = False
         subparser.add_argument(
             "-s", "--scheduler", default=None,
             help="where to run (default: [cli:run] scheduler in .torchxconfig, else local_cwd);"
@@ -72,8 +77,7 @@ class CmdRun(SubCommand):
         )
         subparser.add_argument(
             "--json", action="store_true",
-            help="print one JSON object (handle and final status) instead of the bare handle;"
-            " replica output goes to stderr",
+            help="print one JSON object (handle and final status) instead of the bare handle",
         )
         subparser.add_argument(
             "component_name_and_args", nargs=argparse.REMAINDER, metavar="COMPONENT ...",
@@ -130,7 +134,8 @@ class CmdRun(SubCommand):
                     out(json.dumps({"app_handle": handle}))
                 return
             streaming = args.log or (is_local(scheduler) and not args.wait)
-            status = watch(runner, handle, info, streaming, sys.stderr if args.json else sys.stdout)
+            # stdout holds the handle alone: replica output goes to stderr, as upstream's
+            status = watch(runner, handle, info, streaming, sys.stderr)
             if args.json:
                 out(json.dumps({"app_handle": handle, "status": status.to_json()}, indent=2))
             if status.state.name != "SUCCEEDED":

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.backends import require
-from tests.integration.cli.conftest import Cli
+from tests.integration.cli.conftest import Cli, replica_lines
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -82,9 +82,9 @@ def test_runopts(cli: Cli) -> None:
 def test_run_waits_and_streams_on_local(cli: Cli) -> None:
     p = cli("run", "utils.echo", "--msg", "hello cli")
     assert p.returncode == 0, p.stderr
-    handle, *lines = p.stdout.splitlines()
-    assert handle.startswith("local_cwd://torchx/echo-")
-    assert lines == ["echo/0 hello cli"]
+    handle, *more = p.stdout.splitlines()
+    assert handle.startswith("local_cwd://torchx/echo-") and more == []  # h=$(torchx run ...)
+    assert replica_lines(p.stderr) == ["echo/0 hello cli"]
     assert "SUCCEEDED" in p.stderr
     assert cli.status(handle)["state"] == "SUCCEEDED"
 
@@ -93,7 +93,8 @@ def test_run_streams_every_replica_in_whole_lines(cli: Cli) -> None:
     comp = _component(cli)
     p = cli("run", comp, "--lines", "50", "--width", "5000")
     assert p.returncode == 0, p.stderr
-    lines = p.stdout.splitlines()[1:]
+    assert len(p.stdout.splitlines()) == 1
+    lines = replica_lines(p.stderr)
     pat = re.compile(r"^(trainer|reader)/([01]) (\1\2:(\d+):x{5000}|err-\1\2)$")
     assert all(pat.match(line) for line in lines), [line[:80] for line in lines if not pat.match(line)]
     for role in ("trainer", "reader"):
@@ -168,7 +169,7 @@ def test_cancel(cli: Cli) -> None:
 def test_failed_job_exits_1_with_one_line(cli: Cli) -> None:
     p = cli("run", "utils.sh", "echo before; exit 3")
     assert p.returncode == 1
-    assert p.stdout.splitlines()[1:] == ["sh/0 before"]
+    assert len(p.stdout.splitlines()) == 1 and replica_lines(p.stderr) == ["sh/0 before"]
     errors = [line for line in p.stderr.splitlines() if "error" in line]
     assert len(errors) == 1 and "FAILED" in errors[0] and "torchx log" in errors[0]
     assert "Traceback" not in p.stderr
@@ -178,12 +179,12 @@ def test_wait_without_logs_log_and_json(cli: Cli) -> None:
     p = cli("run", "--wait", "utils.echo", "--msg", "quiet")
     assert p.returncode == 0 and len(p.stdout.splitlines()) == 1  # the handle only
     p = cli("run", "--wait", "--log", "utils.echo", "--msg", "loud")
-    assert p.stdout.splitlines()[1:] == ["echo/0 loud"]
+    assert len(p.stdout.splitlines()) == 1 and replica_lines(p.stderr) == ["echo/0 loud"]
     p = cli("run", "--json", "utils.echo", "--msg", "js")
     assert p.returncode == 0
     data = json.loads(p.stdout)
     assert data["status"]["state"] == "SUCCEEDED" and data["app_handle"].startswith("local_cwd://")
-    assert "echo/0 js" in p.stderr  # replica output moves to stderr with --json
+    assert "echo/0 js" in p.stderr
     data = json.loads(cli.ok("run", "--json", "--detach", "utils.echo"))
     assert set(data) == {"app_handle"}
     p = cli("run", "--detach", "--wait", "utils.echo")
@@ -253,10 +254,10 @@ def test_torchxconfig_defaults(cli: Cli, tmp_path: Path) -> None:
     )
     p = cli("run")
     assert p.returncode == 0, p.stderr
-    assert p.stdout.splitlines()[1:] == ["echo/0 from config"]
+    assert replica_lines(p.stderr) == ["echo/0 from config"]
     assert any(logs.rglob("*"))
     # the command line beats the file
-    assert cli.ok("run", "utils.echo", "--msg", "cli").splitlines()[1:] == ["echo/0 cli"]
+    assert replica_lines(cli("run", "utils.echo", "--msg", "cli").stderr) == ["echo/0 cli"]
     cli_logs = tmp_path / "cli-logs"
     cli.ok("run", "-cfg", f"log_dir={cli_logs}", "utils.echo")
     assert any(cli_logs.rglob("*")) and len(list(logs.iterdir())) == 2
@@ -273,7 +274,7 @@ def test_torchxconfig_defaults(cli: Cli, tmp_path: Path) -> None:
     other = tmp_path / "other.ini"
     other.write_text("[component:utils.echo]\nmsg = other file\n")
     cli.env["TORCHXCONFIG"] = str(other)
-    assert cli.ok("run", "utils.echo").splitlines()[1:] == ["echo/0 other file"]
+    assert replica_lines(cli("run", "utils.echo").stderr) == ["echo/0 other file"]
 
 
 def test_configure(cli: Cli) -> None:
@@ -298,7 +299,11 @@ def test_ctrl_c_cancels_the_job(cli: Cli) -> None:
     try:
         assert proc.stdout is not None
         handle = proc.stdout.readline().strip()
-        assert proc.stdout.readline().strip() == "sh/0 started"
+        assert proc.stderr is not None
+        line = proc.stderr.readline()
+        while line.startswith("torchx"):
+            line = proc.stderr.readline()
+        assert line.strip() == "sh/0 started"
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=30)
     finally:
@@ -345,7 +350,7 @@ def test_debug_log_level_adds_the_traceback(cli: Cli) -> None:
     p = cli("--log_level", "DEBUG", "status", "bad handle")
     assert p.returncode == 2 and "Traceback" in p.stderr and "malformed app handle" in p.stderr
     p = cli("--log_level", "WARNING", "run", "utils.echo")
-    assert p.returncode == 0 and p.stderr == ""
+    assert p.returncode == 0 and p.stderr == "echo/0 hello world\n"  # the replica's output only
 
 
 def test_completion_script_in_bash(cli: Cli) -> None:
@@ -386,4 +391,45 @@ def test_replicas_get_the_interpreter_running_torchx(cli: Cli) -> None:
     cli.env["PATH"] = "/usr/bin:/bin"
     p = cli("run", "utils.python", "-c", "import sys; print(sys.prefix)")
     assert p.returncode == 0, p.stderr
-    assert p.stdout.splitlines()[1:] == [f"python/0 {sys.prefix}"]
+    assert replica_lines(p.stderr) == [f"python/0 {sys.prefix}"]
+
+
+@pytest.mark.parametrize("flags", [[], ["--wait"], ["--log"], ["--wait", "--log"], ["--detach"]],
+                         ids=lambda f: " ".join(f) or "default")
+def test_stdout_holds_only_the_handle(cli: Cli, flags: list[str]) -> None:
+    """Issue 9 (6): `h=$(torchx run ...)` captures the handle alone, as upstream; the replicas'
+    output (when streamed) goes to stderr with its role/replica prefix."""
+    p = cli("run", *flags, "utils.echo", "--msg", "to stderr")
+    assert p.returncode == 0, p.stderr
+    assert re.fullmatch(r"local_cwd://torchx/echo-[a-z0-9]+\n", p.stdout), p.stdout
+    streamed = flags != ["--detach"] and flags != ["--wait"]
+    assert ("echo/0 to stderr" in replica_lines(p.stderr)) == streamed
+    dry = cli.ok("run", "--dryrun", *[f for f in flags if f != "--detach"], "utils.echo")
+    assert "=== SCHEDULER REQUEST (local_cwd) ===" in dry  # a dryrun's output stays on stdout
+
+
+HOSTILE = '''
+import torchx.specs as specs
+
+
+def f(d: str = "", lo: int = 0) -> specs.AppDef:
+    """Options named like abbreviations of `torchx run`'s own flags (--dryrun, --log)."""
+    return specs.AppDef("f", [specs.Role("f", image="", entrypoint="echo", args=[f"d={d}", f"lo={lo}"])])
+'''
+
+
+def test_component_options_are_never_read_as_run_flags(cli: Cli) -> None:
+    """Issue 9 (5): nothing after the component name is an abbreviation of a run flag, and
+    nothing after --script is torchx run's."""
+    (cli.cwd / "c.py").write_text(HOSTILE)
+    p = cli("run", "./c.py:f", "--d", "a=1", "--lo", "3")
+    assert p.returncode == 0, p.stderr
+    assert replica_lines(p.stderr) == ["f/0 d=a=1 lo=3"]
+    (cli.cwd / "hello.py").write_text("import sys; print(sys.argv[1:])\n")
+    words = ["--d", "--lo", "--det", "--dryrun", "--log", "--wait", "--json", "-s", "nosuch",
+             "-cfg", "x", "--sch", "-jobs", "--", "--help"]
+    p = cli("run", "utils.python", "--script", "hello.py", *words)
+    assert p.returncode == 0, p.stderr
+    assert replica_lines(p.stderr) == [f"python/0 {words}"]
+    p = cli("run", "--dry", "utils.echo")  # and before the component, no abbreviations either
+    assert p.returncode == 2 and "unrecognized arguments: --dry" in p.stderr

@@ -433,3 +433,14 @@ def test_component_options_are_never_read_as_run_flags(cli: Cli) -> None:
     assert replica_lines(p.stderr) == [f"python/0 {words}"]
     p = cli("run", "--dry", "utils.echo")  # and before the component, no abbreviations either
     assert p.returncode == 2 and "unrecognized arguments: --dry" in p.stderr
+
+
+def test_tracker_list_jobs_says_when_no_run_was_recorded(cli: Cli, tmp_path: Path) -> None:
+    """A tracked job that records nothing through AppRun.run_from_env() leaves no run: say so
+    (on stderr; stdout stays empty for scripts) rather than print an empty line."""
+    cli.env.update(TORCHX_TRACKERS="fsspec", TORCHX_TRACKER_FSSPEC_CONFIG=str(tmp_path / "tr"))
+    cli.ok("run", "utils.echo")
+    p = cli("tracker", "list", "jobs")
+    assert p.returncode == 0 and p.stdout == ""
+    assert "no runs recorded" in p.stderr and "AppRun.run_from_env()" in p.stderr
+    assert json.loads(cli.ok("tracker", "--json", "list", "jobs")) == []

@@ -444,3 +444,20 @@ def test_tracker_list_jobs_says_when_no_run_was_recorded(cli: Cli, tmp_path: Pat
     assert p.returncode == 0 and p.stdout == ""
     assert "no runs recorded" in p.stderr and "AppRun.run_from_env()" in p.stderr
     assert json.loads(cli.ok("tracker", "--json", "list", "jobs")) == []
+
+
+@pytest.mark.parametrize("how", ["console script", "python -m torchx"])
+def test_completion_works_without_torchx_on_path(cli: Cli, how: str) -> None:
+    """The generated function calls the torchx that generated it, not a bare `torchx` that a
+    shell without the venv on PATH cannot find."""
+    from tests.integration.cli.conftest import VENV_BIN
+
+    gen = [os.path.join(VENV_BIN, "torchx")] if how == "console script" else [sys.executable, "-m", "torchx"]
+    script = subprocess.run([*gen, "completion", "bash"], env=cli.env, cwd=cli.cwd, text=True,
+                            capture_output=True, timeout=60, check=True).stdout
+    prog = (f"{script}\nCOMP_LINE='.venv/bin/torchx ru'; COMP_POINT=${{#COMP_LINE}}\n"
+            "_torchx_complete\nprintf '%s\\n' \"${COMPREPLY[@]}\"\n")
+    env = dict(cli.env, PATH="/usr/bin:/bin")  # no venv, no torchx
+    out = subprocess.run(["bash", "-c", prog], env=env, cwd=cli.cwd, capture_output=True,
+                         text=True, timeout=60, check=True)
+    assert [w for w in out.stdout.splitlines() if w] == ["run", "runopts"]

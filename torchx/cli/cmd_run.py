@@ -208,6 +208,49 @@ class _StatusLine:
         self.shown = True
 
 
+class _Restarts:
+    """Narrates each restart of a job on stderr while ``run`` waits for it: a thread polling
+    its status (every 0.2 s on local schedulers, 5 s elsewhere) for a growing restart count."""
+
+    def __init__(self, runner: Any, handle: str, printer: Any) -> None:
+        import threading
+
+        self.runner, self.handle, self.printer = runner, handle, printer
+        self.seen = 0
+        self.stop = threading.Event()
+        self.interval = 0.2 if is_local(handle.partition("://")[0]) else 5.0
+        self.thread = threading.Thread(target=self._poll, daemon=True, name="restarts")
+        self.thread.start()
+
+    def _poll(self) -> None:
+        while not self.stop.wait(self.interval):
+            try:
+                status = self.runner.status(self.handle)
+            except Exception:  # the main thread's wait reports errors
+                return
+            if status is None:
+                return
+            self.report(status)
+
+    def report(self, status: Any) -> None:
+        n = status.num_restarts or 0
+        with self.printer.lock:
+            if n <= self.seen:
+                return
+            self.seen = n
+            msg = status.msg if "restart" in (status.msg or "") else f"restarted {n} time(s)"
+            if self.printer.before is not None:
+                self.printer.before()
+            log.warning("%s", msg)
+
+    def close(self, status: Any) -> None:
+        """Stop polling; narrate a restart the last poll did not see yet."""
+        self.stop.set()
+        self.thread.join(timeout=10)
+        if status is not None:
+            self.report(status)
+
+
 def watch(runner: Any, handle: str, info: Any, streaming: bool, stream: Any) -> Any:
     """Wait for ``handle`` to end (streaming replica output); Ctrl-C cancels the job."""
     from torchx.cli.cmd_log import LinePrinter, LogStreams
@@ -220,6 +263,7 @@ def watch(runner: Any, handle: str, info: Any, streaming: bool, stream: Any) -> 
         pairs = [(r.name, k) for r in app.roles for k in range(r.num_replicas)] if app else []
         streams = LogStreams(runner, handle, pairs, printer, True)
     log.info("waiting for %s (Ctrl-C cancels it)", handle)
+    restarts = _Restarts(runner, handle, printer)
     try:
         status = _wait(runner, handle, line, printer)
     except KeyboardInterrupt:
@@ -228,6 +272,7 @@ def watch(runner: Any, handle: str, info: Any, streaming: bool, stream: Any) -> 
         log.warning("Ctrl-C: cancelling %s", handle)
         runner.cancel(handle)
         status = runner.wait(handle, wait_interval=_POLL_S)
+    restarts.close(status)
     if streams is not None:
         streams.join(timeout=10)
     if line:

@@ -523,6 +523,9 @@ class Supervisor:
                 self.terminate([x for x in self.replicas if x is not r])
                 return
             self.num_restarts += 1
+            code = r.exit_code or 0
+            how = f"exited {code}" if code >= 0 else _describe_exit(code)
+            self.msg = f"replica {r.role}[{r.id}] {how}; restart {used + 1}/{max_retries}"
             if policy == "REPLICA":
                 r.restarts += 1
                 restart = [r]

@@ -461,3 +461,15 @@ def test_completion_works_without_torchx_on_path(cli: Cli, how: str) -> None:
     out = subprocess.run(["bash", "-c", prog], env=env, cwd=cli.cwd, capture_output=True,
                          text=True, timeout=60, check=True)
     assert [w for w in out.stdout.splitlines() if w] == ["run", "runopts"]
+
+
+def test_run_narrates_each_restart_and_status_keeps_the_count(cli: Cli) -> None:
+    """Restarts are not silent: `run` says which replica exited how, and which retry this is."""
+    p = cli("run", "utils.sh", "--max_retries", "2", "echo try; sleep 2; exit 5")
+    assert p.returncode == 1
+    said = [line for line in p.stderr.splitlines() if "restart" in line]
+    assert said == [f"torchx: warning: replica sh[0] exited 5; restart {k}/2" for k in (1, 2)]
+    assert replica_lines(p.stderr) == ["sh/0 try"] * 3
+    handle = p.stdout.strip()
+    assert cli.status(handle)["num_restarts"] == 2
+    assert "Num Restarts: 2" in cli.ok("status", handle)

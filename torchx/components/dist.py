@@ -14,7 +14,7 @@ from __future__ import annotations
 import shlex
 
 import torchx.specs as specs
-from torchx.components import IMAGE
+from torchx.components import IMAGE, SCRIPT_METADATA
 from torchx.components.structured_arg import (
     StructuredJArgument,
     StructuredNameArgument,
@@ -109,6 +109,7 @@ def _torchrun_app(
                 resource=specs.resource(cpu=cpu, gpu=gpu, memMB=memMB, h=h),
                 port_map={"c10d": DEFAULT_RDZV_PORT if rdzv_port is None else rdzv_port},
                 mounts=mount_list,
+                metadata={SCRIPT_METADATA: script} if script else {},
             )
         ],
     )

@@ -35,6 +35,8 @@ from torchx.schedulers.api import (
     Scheduler,
     Stream,
     filter_regex,
+    local_scripts,
+    missing_script,
 )
 from torchx.schedulers.local_supervisor import (
     all_procs,
@@ -122,6 +124,8 @@ class LocalRequest:
     roles: list[dict[str, Any]] = field(default_factory=list)
     rdzv_ports: dict[str, int] = field(default_factory=dict)
     """role -> the free port picked for its rendezvous (roles of several replicas)"""
+    scripts: dict[str, str] = field(default_factory=dict)
+    """role -> the script it runs (``--script``): must exist in ``cwd`` when scheduled"""
 
     def __repr__(self) -> str:
         import shlex
@@ -292,7 +296,8 @@ class LocalScheduler(Scheduler[Mapping[str, CfgVal]]):
                     "use fewer replicas or unset the option"
                 )
         _check_role_names(app.roles)
-        req = LocalRequest(app_id=app_id, name=app.name, cwd=cwd, log_dir=log_dir)
+        req = LocalRequest(app_id=app_id, name=app.name, cwd=cwd, log_dir=log_dir,
+                           scripts=local_scripts(app))
         next_gpu = 0
         for role in app.roles:
             if role.entrypoint in ("", "<MISSING>"):
@@ -325,6 +330,11 @@ class LocalScheduler(Scheduler[Mapping[str, CfgVal]]):
 
     def schedule(self, dryrun_info: AppDryRunInfo[LocalRequest]) -> str:
         req = dryrun_info.request
+        why = missing_script(req.scripts, [req.cwd], self.backend)
+        if why:
+            from torchx.specs.builders import ComponentArgsError
+
+            raise ComponentArgsError(why)
         app_dir = self._app_dir(req.app_id)
         assert app_dir is not None
         try:

@@ -473,3 +473,19 @@ def test_run_narrates_each_restart_and_status_keeps_the_count(cli: Cli) -> None:
     handle = p.stdout.strip()
     assert cli.status(handle)["num_restarts"] == 2
     assert "Num Restarts: 2" in cli.ok("status", handle)
+
+
+@pytest.mark.parametrize("component", [["utils.python"], ["dist.ddp", "-j", "2x1"]])
+def test_a_missing_script_is_refused_before_submission(cli: Cli, component: list[str]) -> None:
+    """local_cwd runs the job in the current directory: a --script that is not there is one
+    line naming the path, exit 2, and no job."""
+    p = cli("run", *component, "--script", "trian.py", "--epochs", "1")
+    assert p.returncode == 2 and p.stdout == ""
+    assert p.stderr.splitlines() == [
+        f"torchx: error: script `trian.py` of role `{'python' if component[0] == 'utils.python' else 'trian'}`"
+        f" not found in {cli.cwd}, where local_cwd runs the job; fix the path"]
+    assert json.loads(cli.ok("list", "--json")) == []
+    cli.ok("run", "--dryrun", *component, "--script", "trian.py")  # a dryrun still shows it
+    (cli.cwd / "trian.py").write_text("print('ran')\n")
+    p = cli("run", "utils.python", "--script", "trian.py")
+    assert p.returncode == 0 and replica_lines(p.stderr) == ["python/0 ran"]

@@ -192,6 +192,33 @@ def test_dryrun_has_no_side_effects_and_shows_what_is_submitted(tmp_path: Path) 
     assert (job_dir / "f.py").read_text() == "print(1)\n"  # the copy happens at submit
 
 
+def test_a_missing_script_is_refused_before_anything_is_submitted(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A --script typo fails at once, naming the path, instead of waiting in the queue."""
+    from torchx.components.utils import python
+    from torchx.specs.builders import ComponentArgsError
+
+    monkeypatch.chdir(tmp_path)
+    sched = _Recording()
+    info = sched.submit_dryrun(python(script="trian.py"), {})  # the dryrun still shows it
+    with pytest.raises(ComponentArgsError, match=f"script `trian.py` of role `python` not found in {tmp_path},"):
+        sched.schedule(info)
+    assert not any(c == ["sbatch", "--parsable"] for c, _ in sched.cmds)
+    (tmp_path / "trian.py").write_text("print(1)\n")
+    assert sched.schedule(info) == "77"
+    # with job_dir, the workspace copied to its top is where the script must be
+    ws, job_dir = tmp_path / "ws", tmp_path / "job"
+    ws.mkdir()
+    app = python(script="in_ws.py")
+    app.roles[0].workspace = specs.Workspace({str(ws): ""})
+    info = sched.submit_dryrun(app, {"job_dir": str(job_dir)})
+    with pytest.raises(ComponentArgsError, match=f"not found in {job_dir} or {ws},"):
+        sched.schedule(info)
+    assert not job_dir.exists()  # nothing copied either
+    (ws / "in_ws.py").write_text("print(1)\n")
+    assert sched.schedule(info) == "77"
+
+
 def test_every_state_mapped() -> None:
     assert all(s != AppState.UNKNOWN for s in SLURM_STATES.values())
     assert slurm_state("CANCELLED by 0") == AppState.CANCELLED

@@ -582,7 +582,7 @@ class _CpuLoad:
 
 
 @pytest.mark.timeout(1200)
-@pytest.mark.parametrize(("shape", "batches"), [("1x1", [5, 5]), ("2x2", [2, 2])])
+@pytest.mark.parametrize(("shape", "batches"), [("1x1", [5, 5]), ("2x2", [2, 3, 2, 3])])
 def test_ddp_cancel_leaves_no_worker(runner: Runner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                      shape: str, batches: list[int]) -> None:
     """Issue 9 (1): torchrun's workers (their own session, SIGTERM ignored) never outlive a cancel.

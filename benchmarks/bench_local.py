@@ -11,6 +11,8 @@ Uses a throwaway TORCHX_HOME. Figures (median of repeats where noted):
   gap for a bare Popen + wait.
 - 50 sequential ``utils.echo`` jobs run and waited; floor: 50 bare Popen of echo.
 - ``torchx run utils.echo`` wall time (whole CLI); floor: ``python -c pass``.
+- cancel() -> wait() returning CANCELLED for a replica that exits on SIGTERM (the stop must
+  end when the tree is gone, not at the grace period); floor: SIGTERM + wait of a bare Popen.
 - ``list()`` over 200 apps; floor: listing the journal and reading each state file.
 - ``log_lines`` over 1,000,000 lines: time and peak RSS growth; floor: iterating the file.
 """
@@ -130,6 +132,34 @@ def bench_cli(repeats: int) -> None:
         ms(statistics.median(floors)), "target < 250 ms")
 
 
+def bench_cancel(runner: Runner, repeats: int) -> None:
+    gaps, floors = [], []
+    for _ in range(repeats):
+        h = runner.run(AppDef("c", [Role("s", image="", entrypoint="sleep", args=["600"])]))
+        state = os.path.join(os.environ["TORCHX_HOME"], "apps", parse_app_handle(h).app_id,
+                             "state.json")
+        while True:  # the replica runs
+            try:
+                with open(state) as f:
+                    if json.load(f)["replicas"][0]["state"] == "RUNNING":
+                        break
+            except (OSError, ValueError, KeyError, IndexError):
+                pass
+            time.sleep(0.005)
+        t0 = time.perf_counter()
+        runner.cancel(h)
+        final = runner.wait(h, wait_interval=60)
+        gaps.append(time.perf_counter() - t0)
+        assert final is not None and final.state == AppState.CANCELLED
+        p = subprocess.Popen(["sleep", "600"])
+        t0 = time.perf_counter()
+        p.terminate()
+        p.wait()
+        floors.append(time.perf_counter() - t0)
+    row(f"cancel -> CANCELLED, replica exits on SIGTERM (median of {repeats})",
+        ms(statistics.median(gaps)), ms(statistics.median(floors)), "grace is 5 s: far below")
+
+
 def bench_list(runner: Runner, total: int) -> None:
     have = len(runner.list("local_cwd"))
     handles = [runner.run(AppDef("l", [Role("t", image="", entrypoint="/bin/true")]))
@@ -207,6 +237,7 @@ def main() -> None:
             bench_wait_latency(runner, 5 if quick else 10)
             bench_echo(runner, 10 if quick else 50)
             bench_cli(3 if quick else 7)
+            bench_cancel(runner, 5 if quick else 10)
             bench_list(runner, 200)
             bench_log_lines(runner, 1_000_000)
     w = [max(len(r[i]) for r in rows) for i in range(4)]

@@ -1,6 +1,7 @@
 """Shell completion: ``eval "$(torchx completion bash)"`` (or zsh).
 
-The script calls back ``torchx __complete LINE`` with the command line up to the cursor; this
+The script calls back ``torchx __complete LINE`` with the command line up to the cursor (through
+the very executable that generated it, so it works without the venv on PATH); this
 module answers with one candidate per line: subcommands, their options and option choices,
 schedulers, components and each component's own options, and local job handles.
 """
@@ -17,7 +18,7 @@ from torchx.cli.cmd_base import SubCommand
 _BASH = r"""# torchx bash completion: eval "$(torchx completion bash)"
 _torchx_complete() {
     local IFS=$'\n'
-    COMPREPLY=( $(torchx __complete "${COMP_LINE:0:$COMP_POINT}" 2>/dev/null) )
+    COMPREPLY=( $(@TORCHX@ __complete "${COMP_LINE:0:$COMP_POINT}" 2>/dev/null) )
 }
 complete -o default -F _torchx_complete torchx
 """
@@ -32,7 +33,19 @@ class CmdCompletion(SubCommand):
         subparser.add_argument("shell", choices=["bash", "zsh"], help="the shell to complete in")
 
     def run(self, args: argparse.Namespace) -> None:
-        sys.stdout.write(_BASH if args.shell == "bash" else _ZSH)
+        script = _BASH if args.shell == "bash" else _ZSH
+        sys.stdout.write(script.replace("@TORCHX@", _self_command()))
+
+
+def _self_command() -> str:
+    """The shell words that run this very torchx: the ``torchx`` script that is running (by
+    its absolute path), else this interpreter with ``-m torchx``."""
+    import os
+
+    exe = os.path.abspath(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    if os.path.basename(exe) == "torchx" and os.path.isfile(exe) and os.access(exe, os.X_OK):
+        return shlex.quote(exe)
+    return f"{shlex.quote(sys.executable)} -m torchx"
 
 
 def _split(line: str) -> tuple[list[str], str]:

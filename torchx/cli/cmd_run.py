@@ -1,8 +1,10 @@
 """``torchx run [OPTIONS] COMPONENT [COMPONENT_ARGS...]``: launch a component on a scheduler.
 
-On local schedulers ``run`` waits and streams every replica's output prefixed ``role/replica``;
-Ctrl-C cancels the job. ``--detach`` returns as soon as the job is launched (local jobs are
-durable: ``torchx status/log/cancel`` work from any shell). The handle goes to stdout.
+On local schedulers ``run`` waits and streams every replica's output prefixed ``role/replica``
+on stderr; Ctrl-C cancels the job. ``--detach`` returns as soon as the job is launched (local
+jobs are durable: ``torchx status/log/cancel`` work from any shell). Whenever a job is
+submitted stdout holds its handle alone (``h=$(torchx run ...)``), or the ``--json`` object;
+``--dryrun`` prints the request on stdout.
 """
 
 from __future__ import annotations
@@ -36,6 +38,9 @@ def is_local(scheduler: str) -> bool:
 
 class CmdRun(SubCommand):
     def add_arguments(self, subparser: argparse.ArgumentParser) -> None:
+        # the component's own options (`--d`, `--lo`) are never abbreviations of run's: every
+        # word from the component name on is the component's (argparse.REMAINDER below)
+        subparser.allow_abbrev = False
         subparser.add_argument(
             "-s", "--scheduler", default=None,
             help="where to run (default: [cli:run] scheduler in .torchxconfig, else local_cwd);"
@@ -72,8 +77,7 @@ class CmdRun(SubCommand):
         )
         subparser.add_argument(
             "--json", action="store_true",
-            help="print one JSON object (handle and final status) instead of the bare handle;"
-            " replica output goes to stderr",
+            help="print one JSON object (handle and final status) instead of the bare handle",
         )
         subparser.add_argument(
             "component_name_and_args", nargs=argparse.REMAINDER, metavar="COMPONENT ...",
@@ -131,7 +135,8 @@ class CmdRun(SubCommand):
                     out(json.dumps({"app_handle": handle}))
                 return
             streaming = args.log or (is_local(scheduler) and not args.wait)
-            status = watch(runner, handle, info, streaming, sys.stderr if args.json else sys.stdout)
+            # stdout holds the handle alone: replica output goes to stderr, as upstream's
+            status = watch(runner, handle, info, streaming, sys.stderr)
             if args.json:
                 out(json.dumps({"app_handle": handle, "status": status.to_json()}, indent=2))
             if status.state.name != "SUCCEEDED":
@@ -204,6 +209,49 @@ class _StatusLine:
         self.shown = True
 
 
+class _Restarts:
+    """Narrates each restart of a job on stderr while ``run`` waits for it: a thread polling
+    its status (every 0.2 s on local schedulers, 5 s elsewhere) for a growing restart count."""
+
+    def __init__(self, runner: Any, handle: str, printer: Any) -> None:
+        import threading
+
+        self.runner, self.handle, self.printer = runner, handle, printer
+        self.seen = 0
+        self.stop = threading.Event()
+        self.interval = 0.2 if is_local(handle.partition("://")[0]) else 5.0
+        self.thread = threading.Thread(target=self._poll, daemon=True, name="restarts")
+        self.thread.start()
+
+    def _poll(self) -> None:
+        while not self.stop.wait(self.interval):
+            try:
+                status = self.runner.status(self.handle)
+            except Exception:  # the main thread's wait reports errors
+                return
+            if status is None:
+                return
+            self.report(status)
+
+    def report(self, status: Any) -> None:
+        n = status.num_restarts or 0
+        with self.printer.lock:
+            if n <= self.seen:
+                return
+            self.seen = n
+            msg = status.msg if "restart" in (status.msg or "") else f"restarted {n} time(s)"
+            if self.printer.before is not None:
+                self.printer.before()
+            log.warning("%s", msg)
+
+    def close(self, status: Any) -> None:
+        """Stop polling; narrate a restart the last poll did not see yet."""
+        self.stop.set()
+        self.thread.join(timeout=10)
+        if status is not None:
+            self.report(status)
+
+
 def watch(runner: Any, handle: str, info: Any, streaming: bool, stream: Any) -> Any:
     """Wait for ``handle`` to end (streaming replica output); Ctrl-C cancels the job."""
     from torchx.cli.cmd_log import LinePrinter, LogStreams
@@ -218,6 +266,7 @@ def watch(runner: Any, handle: str, info: Any, streaming: bool, stream: Any) -> 
     log.info("waiting for %s (Ctrl-C cancels it)", handle)
     from torchx.util.signals import SignalException, sigterm_raises
 
+    restarts = _Restarts(runner, handle, printer)
     try:
         with sigterm_raises():
             status = _wait(runner, handle, line, printer)
@@ -228,6 +277,7 @@ def watch(runner: Any, handle: str, info: Any, streaming: bool, stream: Any) -> 
                     handle)
         runner.cancel(handle)
         status = runner.wait(handle, wait_interval=_POLL_S)
+    restarts.close(status)
     if streams is not None:
         streams.join(timeout=10)
     if line:

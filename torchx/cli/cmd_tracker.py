@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from torchx.cli.cmd_base import SubCommand
 from torchx.cli.common import UsageError, out, table
@@ -47,7 +48,14 @@ class CmdTracker(SubCommand):
         if args.what == "jobs":
             kwargs = {"parent_run_id": args.parent_run_id} if args.parent_run_id else {}
             ids = list(tracker.run_ids(**kwargs))
-            out(json.dumps(ids, indent=2) if args.json else "\n".join(ids))
+            if args.json:
+                out(json.dumps(ids, indent=2))
+            elif ids:
+                out("\n".join(ids))
+            else:  # stdout stays empty for scripts; say why on stderr
+                sys.stderr.write(
+                    f"torchx: no runs recorded by tracker `{name}`: a job records a run only"
+                    " through AppRun.run_from_env() (torchx.tracker.app_run_from_env())\n")
         elif args.what == "metadata":
             md = dict(tracker.metadata(args.run_id))
             if args.json:

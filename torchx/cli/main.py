@@ -35,6 +35,7 @@ def _top_parser() -> tuple[_Parser, Any]:
 
     parser = _Parser(
         prog="torchx",
+        allow_abbrev=False,
         description="torchx: run, watch, tail, cancel and list PyTorch jobs on any scheduler.",
         epilog="`torchx COMMAND --help` shows a command's options. Installed plugins"
         " (entry-point group torchx.cli.cmds) may add commands.",

@@ -3,8 +3,10 @@
 Each runs ``python -m torch.distributed.run`` (torchrun) with the c10d rendezvous on every
 node. One node rendezvouses on ``localhost:0`` (any free port); several nodes meet at the
 rank-0 replica's host, read from the environment variable the scheduler names through
-``macros.rank0_env``, on ``rdzv_port``. The command is run by ``bash -c`` so that variable
-expands on the node; every user-supplied word is quoted.
+``macros.rank0_env``, on ``--rdzv_port`` when given, else on ``$TORCHX_RDZV_PORT`` when the
+scheduler sets it (``local_cwd`` gives each job a free port there, so jobs on one machine do
+not meet on the same port), else 29500. The command is run by ``bash -c`` so those variables
+expand on the node; every user-supplied word is quoted.
 """
 
 from __future__ import annotations
@@ -12,12 +14,16 @@ from __future__ import annotations
 import shlex
 
 import torchx.specs as specs
-from torchx.components import IMAGE
+from torchx.components import IMAGE, SCRIPT_METADATA
 from torchx.components.structured_arg import (
     StructuredJArgument,
     StructuredNameArgument,
     _run_name_from,
 )
+
+RDZV_PORT_ENV = "TORCHX_RDZV_PORT"
+"""The node's rendezvous port when ``--rdzv_port`` is not given (a scheduler may set it)."""
+DEFAULT_RDZV_PORT = 29500
 
 _DEBUG_ENV = {
     "CUDA_LAUNCH_BLOCKING": "1",
@@ -43,7 +49,7 @@ def _torchrun_app(
     j: str,
     env: dict[str, str] | None,
     max_retries: int,
-    rdzv_port: int,
+    rdzv_port: int | None,
     rdzv_backend: str,
     rdzv_conf: str | None,
     mounts: list[str] | None,
@@ -64,7 +70,8 @@ def _torchrun_app(
     if jarg.nnodes == 1:
         endpoint = "localhost:0"
     else:
-        endpoint = f"$${{{specs.macros.rank0_env}:=localhost}}:{rdzv_port}"
+        port = str(rdzv_port) if rdzv_port is not None else f"$${{{RDZV_PORT_ENV}:-{DEFAULT_RDZV_PORT}}}"
+        endpoint = f"$${{{specs.macros.rank0_env}:=localhost}}:{port}"
     head = ["python", "-m", "torch.distributed.run", "--rdzv_backend", rdzv_backend]
     tail = [
         "--rdzv_id", specs.macros.app_id,
@@ -100,8 +107,9 @@ def _torchrun_app(
                 num_replicas=jarg.nnodes,
                 max_retries=max_retries,
                 resource=specs.resource(cpu=cpu, gpu=gpu, memMB=memMB, h=h),
-                port_map={"c10d": rdzv_port},
+                port_map={"c10d": DEFAULT_RDZV_PORT if rdzv_port is None else rdzv_port},
                 mounts=mount_list,
+                metadata={SCRIPT_METADATA: script} if script else {},
             )
         ],
     )
@@ -120,7 +128,7 @@ def ddp(
     j: str = "1x2",
     env: dict[str, str] | None = None,
     max_retries: int = 0,
-    rdzv_port: int = 29500,
+    rdzv_port: int | None = None,
     rdzv_backend: str = "c10d",
     rdzv_conf: str | None = None,
     mounts: list[str] | None = None,
@@ -147,7 +155,8 @@ def ddp(
             (elastic: MIN to MAX nodes)
         env: environment variables, ``K1=V1,K2=V2``
         max_retries: how many times to retry the job when a node fails
-        rdzv_port: the rendezvous port on the rank-0 node (several nodes only)
+        rdzv_port: the rendezvous port on the rank-0 node (several nodes only; default:
+            $TORCHX_RDZV_PORT, a free port local_cwd picks per job, else 29500)
         rdzv_backend: the torchrun rendezvous backend
         rdzv_conf: extra rendezvous settings, ``k1=v1,k2=v2``
         mounts: mounts, e.g. ``type=bind,src=/data,dst=/data,readonly``
@@ -170,7 +179,7 @@ def torchrun(
     j: str = "1x1",
     env: dict[str, str] | None = None,
     max_retries: int = 0,
-    rdzv_port: int = 29500,
+    rdzv_port: int | None = None,
     rdzv_backend: str = "c10d",
     rdzv_conf: str | None = None,
     mounts: list[str] | None = None,
@@ -195,7 +204,8 @@ def torchrun(
             (elastic: MIN to MAX nodes)
         env: environment variables, ``K1=V1,K2=V2``
         max_retries: how many times to retry the job when a node fails
-        rdzv_port: the rendezvous port on the rank-0 node (several nodes only)
+        rdzv_port: the rendezvous port on the rank-0 node (several nodes only; default:
+            $TORCHX_RDZV_PORT, a free port local_cwd picks per job, else 29500)
         rdzv_backend: the torchrun rendezvous backend
         rdzv_conf: extra rendezvous settings, ``k1=v1,k2=v2``
         mounts: mounts, e.g. ``type=bind,src=/data,dst=/data,readonly``
@@ -218,7 +228,7 @@ def spmd(
     j: str = "1x1",
     env: dict[str, str] | None = None,
     max_retries: int = 0,
-    rdzv_port: int = 29500,
+    rdzv_port: int | None = None,
     rdzv_backend: str = "c10d",
     rdzv_conf: str | None = None,
     mounts: list[str] | None = None,
@@ -242,7 +252,8 @@ def spmd(
             count) or ``MIN:MAXxM`` (elastic: MIN to MAX nodes)
         env: environment variables, ``K1=V1,K2=V2``
         max_retries: how many times to retry the job when a node fails
-        rdzv_port: the rendezvous port on the rank-0 node (several nodes only)
+        rdzv_port: the rendezvous port on the rank-0 node (several nodes only; default:
+            $TORCHX_RDZV_PORT, a free port local_cwd picks per job, else 29500)
         rdzv_backend: the torchrun rendezvous backend
         rdzv_conf: extra rendezvous settings, ``k1=v1,k2=v2``
         mounts: mounts, e.g. ``type=bind,src=/data,dst=/data,readonly``

@@ -6,7 +6,7 @@ import shlex
 from typing import Annotated
 
 import torchx.specs as specs
-from torchx.components import IMAGE
+from torchx.components import IMAGE, SCRIPT_METADATA
 
 
 def _mounts(mounts: list[str] | None) -> list[specs.Mount]:
@@ -172,6 +172,7 @@ def python(
         )
     role_env = {"HYDRA_MAIN_MODULE": m} if m else {}
     role_env.update(env or {})
+    script_file = cmd[0] if m is None and c is None else None
     return specs.AppDef(
         name=name,
         roles=[
@@ -184,6 +185,7 @@ def python(
                 num_replicas=num_replicas,
                 resource=specs.resource(cpu=cpu, gpu=gpu, memMB=memMB, h=h),
                 mounts=_mounts(mounts),
+                metadata={SCRIPT_METADATA: script_file} if script_file else {},
             )
         ],
     )

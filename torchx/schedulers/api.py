@@ -240,3 +240,35 @@ def filter_regex(regex: str, lines: Iterable[str]) -> Iterator[str]:
 def split_lines(text: str) -> list[str]:
     """``text`` split into lines that keep their newline."""
     return text.splitlines(keepends=True)
+
+
+
+def local_scripts(app: AppDef) -> dict[str, str]:
+    """Role name -> the script file it runs, for roles the builtin components made from
+    ``--script`` (role metadata ``torchx.components.SCRIPT_METADATA``)."""
+    from torchx.components import SCRIPT_METADATA
+
+    out = {}
+    for role in app.roles:
+        script = role.metadata.get(SCRIPT_METADATA) if isinstance(role.metadata, dict) else None
+        if isinstance(script, str) and script and "$" not in script:  # no macro: known here
+            out[role.name] = script
+    return out
+
+
+def missing_script(scripts: Mapping[str, str], roots: Iterable[str], scheduler: str) -> str | None:
+    """Why the job cannot start when a role's script is in none of ``roots``, the directories
+    ``scheduler`` runs the job from (absolute paths are checked as they are); else None.
+
+    Schedulers whose image is the local directory refuse such a job in ``schedule`` (a dryrun
+    still shows it): a typo fails at once, not after the job waited in a queue.
+    """
+    import os
+
+    dirs = [os.path.abspath(r) for r in roots]
+    for role, script in scripts.items():
+        path = os.path.expanduser(script)
+        if dirs and not any(os.path.isfile(os.path.join(d, path)) for d in dirs):
+            return (f"script `{script}` of role `{role}` not found in {' or '.join(dirs)},"
+                    f" where {scheduler} runs the job; fix the path")
+    return None

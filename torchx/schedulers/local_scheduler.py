@@ -35,6 +35,8 @@ from torchx.schedulers.api import (
     Scheduler,
     Stream,
     filter_regex,
+    local_scripts,
+    missing_script,
 )
 from torchx.schedulers.local_supervisor import (
     all_procs,
@@ -70,6 +72,9 @@ TERMINAL = frozenset({"SUCCEEDED", "FAILED", "CANCELLED"})
 SUPERVISOR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "local_supervisor.py")
 KILL_GRACE_S = 5.0
 """Seconds between SIGTERM and SIGKILL when stopping replicas."""
+RDZV_PORT_ENV = "TORCHX_RDZV_PORT"
+"""Set to a free port for each role of several replicas whose command reads it (the dist.*
+components do, unless given ``--rdzv_port``): local jobs must not all meet on port 29500."""
 START_TIMEOUT_S = 30.0
 """An app whose supervisor has not recorded itself after this long is reported FAILED."""
 
@@ -90,7 +95,7 @@ class LocalOpts(StructuredOpts):
     log_dir: str | None = None
     """directory for the logs (`<log_dir>/<app_id>/<role>/<k>/`); default: the app's journal under $TORCHX_HOME"""
     prepend_cwd: bool = False
-    """put the current directory first on each replica's PATH"""
+    """put the current directory before the role's own PATH too (it is always on each replica's PATH, before the launcher's)"""
     auto_set_cuda_visible_devices: bool = False
     """split the GPUs `nvidia-smi -L` lists among the replicas (CUDA_VISIBLE_DEVICES)"""
 
@@ -121,13 +126,25 @@ class LocalRequest:
     replicas: list[ReplicaSpec] = field(default_factory=list)
     roles: list[dict[str, Any]] = field(default_factory=list)
     metadata: dict[str, Any] = field(default_factory=dict)
+    rdzv_ports: dict[str, int] = field(default_factory=dict)
+    """role -> the free port picked for its rendezvous (roles of several replicas)"""
+    scripts: dict[str, str] = field(default_factory=dict)
+    """role -> the script it runs (``--script``): must exist in ``cwd`` when scheduled"""
 
     def __repr__(self) -> str:
         import shlex
 
         lines = [f"local_cwd app `{self.app_id}` in {self.cwd} (logs: {self.log_dir})"]
+        for role, port in self.rdzv_ports.items():
+            lines.append(
+                f"  role `{role}`: {RDZV_PORT_ENV}={port}, a free port picked for this job's"
+                " rendezvous (dist.* components use it unless given --rdzv_port)")
+        inherited = os.pathsep + os.environ.get("PATH", os.defpath)
         for r in self.replicas:
-            env = " ".join(f"{k}={shlex.quote(v)}" for k, v in sorted(r.env.items()))
+            env = " ".join(
+                f"{k}={shlex.quote(v[: -len(inherited)])}{os.pathsep}$PATH"
+                if k == "PATH" and v.endswith(inherited) else f"{k}={shlex.quote(v)}"
+                for k, v in sorted(r.env.items()))
             cmd = " ".join(shlex.quote(a) for a in r.argv)
             where = f" (in {r.cwd})" if r.cwd else ""
             lines.append(f"  {r.role}[{r.id}]{where}: {env} {cmd}")
@@ -260,6 +277,23 @@ def _count_gpus() -> int:
     return sum(1 for line in out.stdout.splitlines() if line.startswith("GPU "))
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("", 0))
+        return int(s.getsockname()[1])
+
+
+def _replica_path(role_path: str | None, cwd: str, prepend_cwd: bool) -> str:
+    """A replica's PATH, as upstream builds it: the role's PATH with the working directory
+    after it (before it with ``prepend_cwd``), in front of the launcher's PATH. So an
+    entrypoint in the current directory (``train.sh``) is found."""
+    parts = [role_path, cwd] if not prepend_cwd else [cwd, role_path]
+    parts.append(os.environ.get("PATH", os.defpath))
+    return os.pathsep.join(p for p in parts if p)
+
+
 def _alive(info: Mapping[str, Any] | None) -> bool:
     """True when the process ``{"pid", "start"}`` still runs (and is not a recycled pid)."""
     if not info or not info.get("pid"):
@@ -328,13 +362,16 @@ class LocalScheduler(Scheduler[Mapping[str, CfgVal]]):
         _check_role_names(app.roles)
         images = self.image_provider_class(cfg)
         req = LocalRequest(app_id=app_id, name=app.name, cwd=cwd, log_dir=log_dir,
-                           metadata=dict(app.metadata))
+                           metadata=dict(app.metadata), scripts=local_scripts(app))
         next_gpu = 0
         for role in app.roles:
             if role.entrypoint in ("", "<MISSING>"):
                 raise LocalSchedulerError(f"role `{role.name}` has no entrypoint; set `entrypoint=`")
             req.roles.append(role_to_json(role))
             img_root, role_cwd = images.fetch(role.image), images.get_cwd(role.image)
+            if (role.num_replicas > 1 and RDZV_PORT_ENV not in role.env
+                    and any(RDZV_PORT_ENV in a for a in [role.entrypoint, *role.args])):
+                req.rdzv_ports[role.name] = _free_port()
             for k in range(role.num_replicas):
                 values = macros.Values(img_root=img_root, app_id=app_id, replica_id=str(k),
                                        rank0_env="TORCHX_RANK0_HOST")
@@ -345,9 +382,10 @@ class LocalScheduler(Scheduler[Mapping[str, CfgVal]]):
                     "TORCHX_RANK0_HOST": "localhost",
                     "PYTHONUNBUFFERED": "1",
                     "TORCHELASTIC_ERROR_FILE": os.path.join(errors, f"{role.name}.{k}.json"),
+                    "PATH": _replica_path(r.env.get("PATH"), cwd, opts.prepend_cwd),
                 })
-                if opts.prepend_cwd:
-                    env["PATH"] = cwd + os.pathsep + env.get("PATH", os.environ.get("PATH", ""))
+                if role.name in req.rdzv_ports:
+                    env[RDZV_PORT_ENV] = str(req.rdzv_ports[role.name])
                 if gpus_each:
                     ids = range(next_gpu, next_gpu + gpus_each)
                     env["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, ids))
@@ -360,6 +398,11 @@ class LocalScheduler(Scheduler[Mapping[str, CfgVal]]):
 
     def schedule(self, dryrun_info: AppDryRunInfo[LocalRequest]) -> str:
         req = dryrun_info.request
+        why = missing_script(req.scripts, [req.cwd], self.backend)
+        if why:
+            from torchx.specs.builders import ComponentArgsError
+
+            raise ComponentArgsError(why)
         app_dir = self._app_dir(req.app_id)
         assert app_dir is not None
         try:

@@ -20,6 +20,10 @@ from __future__ import annotations
 import os
 import sys
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: the supervisor must start fast
+    from collections.abc import Mapping
+
 _PROC = "/proc"
 MARK_ENV = "TORCHX_LOCAL_REPLICA"
 """Set in each replica's env to ``<app_id>/<role>/<k>``: finds orphans of a replica."""
@@ -49,11 +53,32 @@ def all_procs() -> dict[int, tuple[int, int]]:
     return out
 
 
-def descendants(root: int, procs: dict[int, tuple[int, int]]) -> dict[int, int]:
-    """Every live descendant of ``root`` -> the child of ``root`` it descends from."""
+def proc_table() -> dict[int, tuple[int, int, bool]]:
+    """pid -> (ppid, start time in clock ticks, is a zombie) of every process.
+
+    Zombies are kept: /proc is read one process at a time, so a child read before its parent
+    exited still names that parent, which must not drop out of the walk as a zombie.
+    """
+    out: dict[int, tuple[int, int, bool]] = {}
+    for name in os.listdir(_PROC):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"{_PROC}/{name}/stat", "rb") as f:
+                data = f.read()
+        except OSError:
+            continue
+        fields = data[data.rfind(b")") + 2 :].split()
+        out[int(name)] = (int(fields[1]), int(fields[19]), fields[0] == b"Z")
+    return out
+
+
+def descendants(root: int, procs: Mapping[int, tuple[int, ...]]) -> dict[int, int]:
+    """Every descendant of ``root`` in ``procs`` (pid -> (ppid, ...)) -> the child of
+    ``root`` it descends from."""
     children: dict[int, list[int]] = {}
-    for pid, (ppid, _) in procs.items():
-        children.setdefault(ppid, []).append(pid)
+    for pid, st in procs.items():
+        children.setdefault(st[0], []).append(pid)
     out: dict[int, int] = {}
     for top in children.get(root, []):
         stack = [top]
@@ -66,16 +91,24 @@ def descendants(root: int, procs: dict[int, tuple[int, int]]) -> dict[int, int]:
 
 def read_mark(pid: int) -> str | None:
     """The replica mark in ``pid``'s environment, if any."""
+    return env_mark(pid)[1]
+
+
+def env_mark(pid: int) -> tuple[bool, str | None]:
+    """(whether ``pid``'s environment could be read, the replica mark in it).
+
+    An environment reads empty while a process is between fork and exec: not known yet.
+    """
     try:
         with open(f"{_PROC}/{pid}/environ", "rb") as f:
             env = f.read()
     except OSError:
-        return None
+        return False, None
     key = MARK_ENV.encode() + b"="
     for item in env.split(b"\0"):
         if item.startswith(key):
-            return item[len(key) :].decode(errors="replace")
-    return None
+            return True, item[len(key) :].decode(errors="replace")
+    return bool(env), None
 
 
 def write_json_atomic(path: str, data: object) -> None:
@@ -394,50 +427,98 @@ class Supervisor:
                 self.read_fd(key.fd, int(time.time() * 1000))
         self.reap()
 
-    def tree(self, rs: list[Replica] | None) -> list[int]:
-        """Live processes belonging to replicas ``rs`` (all descendants when None)."""
-        procs = all_procs()
-        desc = descendants(self.pid, procs)
+    def members(self, rs: list[Replica] | None) -> tuple[dict[int, int], bool]:
+        """Live processes of replicas ``rs`` (every descendant when None) as pid -> start
+        ticks, and whether an orphan could not be told apart yet (its environment, which
+        carries the replica mark, reads empty between fork and exec)."""
+        table = proc_table()
+        desc = descendants(self.pid, table)
+        live = {pid: table[pid][1] for pid in desc if not table[pid][2]}
         if rs is None:
-            return list(desc)
+            return live, False
         tops = {r.pid for r in rs if r.pid is not None}
         marks = {f"{self.app_id}/{r.role}/{r.id}" for r in rs}
         mains = {r.pid for r in self.replicas if r.pid is not None}
-        out = []
-        for pid, top in desc.items():
-            if top in tops:
-                out.append(pid)
-            elif top not in mains and read_mark(pid) in marks:
-                out.append(pid)  # an orphan re-parented to us
-        return out
+        out: dict[int, int] = {}
+        unsure = False
+        for pid, start in live.items():
+            if desc[pid] in tops:
+                out[pid] = start
+            elif desc[pid] not in mains:  # an orphan re-parented to us: whose is it?
+                known, mark = env_mark(pid)
+                if mark in marks:
+                    out[pid] = start
+                unsure = unsure or not known
+        return out, unsure
 
-    def terminate(self, rs: list[Replica] | None) -> None:
-        """Stop replicas ``rs`` (everything when None): SIGTERM, grace, then SIGKILL."""
-        import signal
+    def clock(self) -> float:
         import time
 
-        for r in rs if rs is not None else self.replicas:
+        return time.monotonic()
+
+    def ticks(self) -> int:
+        """Now in the clock ticks since boot of /proc/<pid>/stat start times (rounded up)."""
+        import math
+        import time
+
+        return math.ceil(time.clock_gettime(time.CLOCK_BOOTTIME) * os.sysconf("SC_CLK_TCK"))
+
+    def signal(self, pid: int, sig: int) -> None:
+        try:
+            os.kill(pid, sig)
+        except OSError:
+            pass
+
+    def terminate(self, rs: list[Replica] | None) -> None:
+        """Stop replicas ``rs`` (every process of the app when None).
+
+        Each process gets SIGTERM once (one found only later gets it too if it was started
+        before the stop began; processes started after it are the replicas' own shutdown
+        work, e.g. a trap saving a checkpoint, and are left that grace period); after the
+        grace period whatever is left gets SIGKILL. Returns only when nothing of ``rs`` is
+        alive: for the whole app, when the supervisor has no child left (as a subreaper it
+        inherits every orphan, so any live descendant leaves it a child, which no race in
+        reading /proc can hide).
+        """
+        import signal
+
+        targets = self.replicas if rs is None else rs
+        for r in targets:
             r.killing = True
-        if rs is None and self.no_children():
+        whole = {id(r) for r in targets} >= {id(r) for r in self.replicas}
+        if whole and self.no_children():
             return  # the common end of an app: skip scanning /proc
-        pids = self.tree(rs)
-        if not pids:
-            return
-        deadline = time.monotonic() + self.grace
-        sig = signal.SIGTERM
-        while pids:
-            for pid in pids:
-                try:
-                    os.kill(pid, sig)
-                except OSError:
-                    pass
-            if sig == signal.SIGTERM and time.monotonic() >= deadline:
-                sig = signal.SIGKILL
-                continue
-            self.pump(0.02)
-            pids = self.tree(rs)
-            if sig == signal.SIGKILL and time.monotonic() > deadline + 10:
-                break  # unkillable (D state); give up rather than hang forever
+        start = self.clock()
+        deadline = start + self.grace
+        born_before = self.ticks()
+        first = True
+        termed: set[tuple[int, int]] = set()
+        killed: set[tuple[int, int]] = set()
+        clear = 0
+        stuck = False
+        while True:
+            procs, unsure = self.members(None if whole else targets)
+            now = self.clock()
+            for pid, ticks in procs.items():
+                if now < deadline:
+                    if (pid, ticks) not in termed and (first or ticks <= born_before):
+                        termed.add((pid, ticks))
+                        self.signal(pid, signal.SIGTERM)
+                elif (pid, ticks) not in killed:
+                    killed.add((pid, ticks))
+                    self.signal(pid, signal.SIGKILL)
+            if whole:
+                if self.no_children():
+                    return
+            else:  # nothing found twice in a row, and every orphan told apart (or given up on)
+                clear = clear + 1 if not procs and not (unsure and now < start + 1.0) else 0
+                if clear >= 2:
+                    return
+            first = False
+            if procs and now > deadline + 10 and not stuck:
+                stuck = True  # unkillable (D state): keep waiting, never leave it behind
+                print(f"still alive after SIGKILL: {sorted(procs)}", flush=True)
+            self.pump(0.02 if now - start < 0.5 else 0.1)
 
     # ---- policy
 
@@ -459,6 +540,9 @@ class Supervisor:
                 self.terminate([x for x in self.replicas if x is not r])
                 return
             self.num_restarts += 1
+            code = r.exit_code or 0
+            how = f"exited {code}" if code >= 0 else _describe_exit(code)
+            self.msg = f"replica {r.role}[{r.id}] {how}; restart {used + 1}/{max_retries}"
             if policy == "REPLICA":
                 r.restarts += 1
                 restart = [r]

@@ -39,6 +39,8 @@ from torchx.schedulers.api import (
     Scheduler,
     Stream,
     StructuredOpts,
+    local_scripts,
+    missing_script,
 )
 from torchx.schedulers.batch_common import (
     BatchCommandError,
@@ -140,6 +142,9 @@ class SlurmBatchRequest:
     max_retries: int = 0
     job_dir: str | None = None
     workspaces: list[tuple[str, str]] = field(default_factory=list)
+    scripts: dict[str, str] = field(default_factory=dict)
+    """role -> the script it runs (``--script``): must exist in one of ``roots`` at submit"""
+    roots: list[str] = field(default_factory=list)
 
     @property
     def cmd(self) -> list[str]:
@@ -201,6 +206,18 @@ def _opt_value(name: str, val: str) -> str:
 def _version(text: str) -> tuple[int, int] | None:
     m = re.search(r"(\d+)\.(\d+)", text)
     return (int(m.group(1)), int(m.group(2))) if m else None
+
+
+def _job_roots(app: AppDef, opts: SlurmOpts) -> list[str]:
+    """Where the job finds its files: the submit directory, or with ``job_dir`` the workspace
+    projects copied to its top (and the job_dir itself)."""
+    if not opts.job_dir:
+        return [os.getcwd()]
+    roots = [os.path.expanduser(opts.job_dir)]
+    for role in app.roles:
+        if role.workspace:
+            roots += [src for src, dst in role.workspace.projects.items() if dst in ("", ".")]
+    return roots
 
 
 def build_request(
@@ -361,7 +378,9 @@ class SlurmScheduler(Scheduler[Mapping[str, CfgVal]]):
     ) -> AppDryRunInfo[SlurmBatchRequest]:
         opts = SlurmOpts.from_cfg(cfg)
         version, mem = self._cluster_facts()
-        return AppDryRunInfo(build_request(app, opts, version, mem), repr)
+        req = build_request(app, opts, version, mem)
+        req.scripts, req.roots = local_scripts(app), _job_roots(app, opts)
+        return AppDryRunInfo(req, repr)
 
     def builds_workspaces(self) -> bool:
         """True: the Runner sets ``role.workspace``; the copy itself happens in
@@ -370,6 +389,11 @@ class SlurmScheduler(Scheduler[Mapping[str, CfgVal]]):
 
     def schedule(self, dryrun_info: AppDryRunInfo[SlurmBatchRequest]) -> str:
         req = dryrun_info.request
+        why = missing_script(req.scripts, req.roots, self.backend)
+        if why:  # before anything is copied or queued: a typo would wait in the queue
+            from torchx.specs.builders import ComponentArgsError
+
+            raise ComponentArgsError(why)
         if req.job_dir:
             os.makedirs(req.job_dir, exist_ok=True)
         if req.workspaces:

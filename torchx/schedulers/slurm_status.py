@@ -18,17 +18,21 @@ from torchx.schedulers.api import DescribeAppResponse
 from torchx.specs.api import AppState, ReplicaStatus, Role, RoleStatus
 
 SLURM_STATES: dict[str, AppState] = {
-    **dict.fromkeys(["PENDING", "CONFIGURING", "POWER_UP_NODE", "REQUEUED", "REQUEUE_FED",
-                     "REQUEUE_HOLD", "RECONFIG_FED", "RESV_DEL_HOLD", "SUSPENDED", "STOPPED"],
-                    AppState.PENDING),
-    **dict.fromkeys(["RUNNING", "COMPLETING", "RESIZING", "SIGNALING", "STAGE_OUT"],
-                    AppState.RUNNING),
+    # upstream TorchX's table
+    **dict.fromkeys(["PENDING", "REQUEUED", "RESIZING", "SUSPENDED"], AppState.PENDING),
+    "RUNNING": AppState.RUNNING,
     "COMPLETED": AppState.SUCCEEDED,
-    **dict.fromkeys(["CANCELLED", "REVOKED"], AppState.CANCELLED),
-    **dict.fromkeys(["FAILED", "TIMEOUT", "NODE_FAIL", "PREEMPTED", "BOOT_FAIL", "DEADLINE",
-                     "OUT_OF_MEMORY", "LAUNCH_FAILED", "SPECIAL_EXIT"], AppState.FAILED),
+    "CANCELLED": AppState.CANCELLED,
+    **dict.fromkeys(["BOOT_FAIL", "DEADLINE", "FAILED", "NODE_FAIL", "OUT_OF_MEMORY", "PREEMPTED",
+                     "REVOKED", "TIMEOUT"], AppState.FAILED),
+    # states upstream leaves UNKNOWN (never terminal, so `wait` would not end on a failed launch)
+    **dict.fromkeys(["CONFIGURING", "POWER_UP_NODE", "REQUEUE_FED", "REQUEUE_HOLD", "RECONFIG_FED",
+                     "RESV_DEL_HOLD", "STOPPED"], AppState.PENDING),
+    **dict.fromkeys(["COMPLETING", "SIGNALING", "STAGE_OUT"], AppState.RUNNING),
+    **dict.fromkeys(["LAUNCH_FAILED", "SPECIAL_EXIT"], AppState.FAILED),
 }
-"""Every Slurm job state -> AppState (suspended/stopped jobs wait, so they count as PENDING)."""
+"""Every Slurm job state -> AppState: upstream's mapping, plus the states it leaves UNKNOWN
+(configuring/held/stopped jobs wait: PENDING; completing ones still run; failed launches fail)."""
 
 
 def slurm_state(state: str) -> AppState:

@@ -27,6 +27,8 @@ from torchx.util.types import unwrap_optional as _unwrap_optional
 _TRUE = _CFG_TRUE | {"t"}  # component flags also take argparse-style `t`/`f`
 _FALSE = _CFG_FALSE | {"f"}
 _EMPTY = inspect.Parameter.empty
+_PROGRAM_PARAMS = ("script", "m")
+"""Parameters naming the program that ``*args`` go to (after it, whole option words only)."""
 
 
 class ComponentArgsError(TorchXError, ValueError):
@@ -229,8 +231,14 @@ class ComponentParser(argparse.ArgumentParser):
         return ns, extras
 
     def _split(self, tokens: list[str]) -> tuple[list[str], list[str]]:
-        """(the component's own options as ``--name=value``, the pass-through rest)."""
+        """(the component's own options as ``--name=value``, the pass-through rest).
+
+        After the program (``--script`` or ``-m``) only whole option words are the
+        component's (``-j 2x2``), so a program argument such as ``-jobs`` is never read as
+        ``-j obs``.
+        """
         known: list[str] = []
+        whole_words = False
         i = 0
         while i < len(tokens):
             tok = tokens[i]
@@ -243,7 +251,7 @@ class ComponentParser(argparse.ArgumentParser):
                 known.append(tok)
                 i += 1
                 continue
-            p, value = self._match(tok)
+            p, value = self._match(tok, whole_words)
             if p is None:
                 if self.varargs:
                     return known, tokens[i:]
@@ -260,16 +268,17 @@ class ComponentParser(argparse.ArgumentParser):
                 else:
                     value, i = nxt, i + 1
             known.append(f"--{p.name}={value}")
+            whole_words = whole_words or (bool(self.varargs) and p.name in _PROGRAM_PARAMS)
             i += 1
         return known, []
 
-    def _match(self, tok: str) -> tuple[_Param | None, str | None]:
+    def _match(self, tok: str, whole_words: bool = False) -> tuple[_Param | None, str | None]:
         if not tok.startswith("-") or tok == "-":
             return None, None
         flag, sep, value = tok.partition("=")
         if flag in self._by_flag:
             return self._by_flag[flag], value if sep else None
-        if not tok.startswith("--") and tok[:2] in self._by_flag:  # -j2x2
+        if not whole_words and not tok.startswith("--") and tok[:2] in self._by_flag:  # -j2x2
             return self._by_flag[tok[:2]], tok[2:]
         return None, None
 

@@ -79,11 +79,23 @@ def _parse(path: str, f: TextIO | None = None) -> configparser.ConfigParser:
             with open(path) as fh:
                 parser.read_file(fh, source=path)
     except configparser.Error as e:
-        first = str(e).splitlines()[0]
-        raise ConfigError(f"cannot parse `{path}`: {first}: fix the INI syntax") from None
+        raise ConfigError(_syntax_error(path, e)) from None
     except OSError as e:
         raise ConfigError(f"cannot read `{path}`: {e.strerror}") from None
     return parser
+
+
+def _syntax_error(path: str, e: configparser.Error) -> str:
+    """``cannot parse `path` line N: <reason>; fix the INI syntax`` (configparser's own text
+    ends in a period and repeats the file name: neither is kept)."""
+    import re
+
+    reason = re.sub(r"^While reading from .*?\[line\s*\d+\]: ", "", str(e).splitlines()[0])
+    lineno = getattr(e, "lineno", None)
+    if lineno is None and isinstance(e, configparser.ParsingError) and e.errors:
+        lineno = e.errors[0][0]
+    where = f" line {lineno}" if lineno else ""
+    return f"cannot parse `{path}`{where}: {reason.rstrip('. ')}; fix the INI syntax"
 
 
 def _sections(dirs: Iterable[str] | None) -> list[tuple[str, configparser.ConfigParser]]:

@@ -44,6 +44,11 @@ class Cli:
             time.sleep(0.1)
 
 
+def replica_lines(stderr: str) -> list[str]:
+    """The replica output ``torchx run`` streamed on stderr (its own narration left out)."""
+    return [line for line in stderr.splitlines() if not line.startswith("torchx")]
+
+
 @pytest.fixture
 def cli(tmp_path: Path) -> Iterator[Cli]:
     home = tmp_path / "torchx_home"

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.backends import require
-from tests.integration.cli.conftest import Cli
+from tests.integration.cli.conftest import Cli, replica_lines
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -82,9 +82,9 @@ def test_runopts(cli: Cli) -> None:
 def test_run_waits_and_streams_on_local(cli: Cli) -> None:
     p = cli("run", "utils.echo", "--msg", "hello cli")
     assert p.returncode == 0, p.stderr
-    handle, *lines = p.stdout.splitlines()
-    assert handle.startswith("local_cwd://torchx/echo-")
-    assert lines == ["echo/0 hello cli"]
+    handle, *more = p.stdout.splitlines()
+    assert handle.startswith("local_cwd://torchx/echo-") and more == []  # h=$(torchx run ...)
+    assert replica_lines(p.stderr) == ["echo/0 hello cli"]
     assert "SUCCEEDED" in p.stderr
     assert cli.status(handle)["state"] == "SUCCEEDED"
 
@@ -93,7 +93,8 @@ def test_run_streams_every_replica_in_whole_lines(cli: Cli) -> None:
     comp = _component(cli)
     p = cli("run", comp, "--lines", "50", "--width", "5000")
     assert p.returncode == 0, p.stderr
-    lines = p.stdout.splitlines()[1:]
+    assert len(p.stdout.splitlines()) == 1
+    lines = replica_lines(p.stderr)
     pat = re.compile(r"^(trainer|reader)/([01]) (\1\2:(\d+):x{5000}|err-\1\2)$")
     assert all(pat.match(line) for line in lines), [line[:80] for line in lines if not pat.match(line)]
     for role in ("trainer", "reader"):
@@ -168,7 +169,7 @@ def test_cancel(cli: Cli) -> None:
 def test_failed_job_exits_1_with_one_line(cli: Cli) -> None:
     p = cli("run", "utils.sh", "echo before; exit 3")
     assert p.returncode == 1
-    assert p.stdout.splitlines()[1:] == ["sh/0 before"]
+    assert len(p.stdout.splitlines()) == 1 and replica_lines(p.stderr) == ["sh/0 before"]
     errors = [line for line in p.stderr.splitlines() if "error" in line]
     assert len(errors) == 1 and "FAILED" in errors[0] and "torchx log" in errors[0]
     assert "Traceback" not in p.stderr
@@ -178,12 +179,12 @@ def test_wait_without_logs_log_and_json(cli: Cli) -> None:
     p = cli("run", "--wait", "utils.echo", "--msg", "quiet")
     assert p.returncode == 0 and len(p.stdout.splitlines()) == 1  # the handle only
     p = cli("run", "--wait", "--log", "utils.echo", "--msg", "loud")
-    assert p.stdout.splitlines()[1:] == ["echo/0 loud"]
+    assert len(p.stdout.splitlines()) == 1 and replica_lines(p.stderr) == ["echo/0 loud"]
     p = cli("run", "--json", "utils.echo", "--msg", "js")
     assert p.returncode == 0
     data = json.loads(p.stdout)
     assert data["status"]["state"] == "SUCCEEDED" and data["app_handle"].startswith("local_cwd://")
-    assert "echo/0 js" in p.stderr  # replica output moves to stderr with --json
+    assert "echo/0 js" in p.stderr
     data = json.loads(cli.ok("run", "--json", "--detach", "utils.echo"))
     assert set(data) == {"app_handle"}
     p = cli("run", "--detach", "--wait", "utils.echo")
@@ -253,10 +254,10 @@ def test_torchxconfig_defaults(cli: Cli, tmp_path: Path) -> None:
     )
     p = cli("run")
     assert p.returncode == 0, p.stderr
-    assert p.stdout.splitlines()[1:] == ["echo/0 from config"]
+    assert replica_lines(p.stderr) == ["echo/0 from config"]
     assert any(logs.rglob("*"))
     # the command line beats the file
-    assert cli.ok("run", "utils.echo", "--msg", "cli").splitlines()[1:] == ["echo/0 cli"]
+    assert replica_lines(cli("run", "utils.echo", "--msg", "cli").stderr) == ["echo/0 cli"]
     cli_logs = tmp_path / "cli-logs"
     cli.ok("run", "-cfg", f"log_dir={cli_logs}", "utils.echo")
     assert any(cli_logs.rglob("*")) and len(list(logs.iterdir())) == 2
@@ -273,7 +274,7 @@ def test_torchxconfig_defaults(cli: Cli, tmp_path: Path) -> None:
     other = tmp_path / "other.ini"
     other.write_text("[component:utils.echo]\nmsg = other file\n")
     cli.env["TORCHXCONFIG"] = str(other)
-    assert cli.ok("run", "utils.echo").splitlines()[1:] == ["echo/0 other file"]
+    assert replica_lines(cli("run", "utils.echo").stderr) == ["echo/0 other file"]
 
 
 def test_configure(cli: Cli) -> None:
@@ -298,7 +299,11 @@ def test_ctrl_c_cancels_the_job(cli: Cli) -> None:
     try:
         assert proc.stdout is not None
         handle = proc.stdout.readline().strip()
-        assert proc.stdout.readline().strip() == "sh/0 started"
+        assert proc.stderr is not None
+        line = proc.stderr.readline()
+        while line.startswith("torchx"):
+            line = proc.stderr.readline()
+        assert line.strip() == "sh/0 started"
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=30)
     finally:
@@ -345,7 +350,7 @@ def test_debug_log_level_adds_the_traceback(cli: Cli) -> None:
     p = cli("--log_level", "DEBUG", "status", "bad handle")
     assert p.returncode == 2 and "Traceback" in p.stderr and "malformed app handle" in p.stderr
     p = cli("--log_level", "WARNING", "run", "utils.echo")
-    assert p.returncode == 0 and p.stderr == ""
+    assert p.returncode == 0 and p.stderr == "echo/0 hello world\n"  # the replica's output only
 
 
 def test_completion_script_in_bash(cli: Cli) -> None:
@@ -386,7 +391,104 @@ def test_replicas_get_the_interpreter_running_torchx(cli: Cli) -> None:
     cli.env["PATH"] = "/usr/bin:/bin"
     p = cli("run", "utils.python", "-c", "import sys; print(sys.prefix)")
     assert p.returncode == 0, p.stderr
-    assert p.stdout.splitlines()[1:] == [f"python/0 {sys.prefix}"]
+    assert replica_lines(p.stderr) == [f"python/0 {sys.prefix}"]
+
+
+@pytest.mark.parametrize("flags", [[], ["--wait"], ["--log"], ["--wait", "--log"], ["--detach"]],
+                         ids=lambda f: " ".join(f) or "default")
+def test_stdout_holds_only_the_handle(cli: Cli, flags: list[str]) -> None:
+    """Issue 9 (6): `h=$(torchx run ...)` captures the handle alone, as upstream; the replicas'
+    output (when streamed) goes to stderr with its role/replica prefix."""
+    p = cli("run", *flags, "utils.echo", "--msg", "to stderr")
+    assert p.returncode == 0, p.stderr
+    assert re.fullmatch(r"local_cwd://torchx/echo-[a-z0-9]+\n", p.stdout), p.stdout
+    streamed = flags != ["--detach"] and flags != ["--wait"]
+    assert ("echo/0 to stderr" in replica_lines(p.stderr)) == streamed
+    dry = cli.ok("run", "--dryrun", *[f for f in flags if f != "--detach"], "utils.echo")
+    assert "=== SCHEDULER REQUEST (local_cwd) ===" in dry  # a dryrun's output stays on stdout
+
+
+HOSTILE = '''
+import torchx.specs as specs
+
+
+def f(d: str = "", lo: int = 0) -> specs.AppDef:
+    """Options named like abbreviations of `torchx run`'s own flags (--dryrun, --log)."""
+    return specs.AppDef("f", [specs.Role("f", image="", entrypoint="echo", args=[f"d={d}", f"lo={lo}"])])
+'''
+
+
+def test_component_options_are_never_read_as_run_flags(cli: Cli) -> None:
+    """Issue 9 (5): nothing after the component name is an abbreviation of a run flag, and
+    nothing after --script is torchx run's."""
+    (cli.cwd / "c.py").write_text(HOSTILE)
+    p = cli("run", "./c.py:f", "--d", "a=1", "--lo", "3")
+    assert p.returncode == 0, p.stderr
+    assert replica_lines(p.stderr) == ["f/0 d=a=1 lo=3"]
+    (cli.cwd / "hello.py").write_text("import sys; print(sys.argv[1:])\n")
+    words = ["--d", "--lo", "--det", "--dryrun", "--log", "--wait", "--json", "-s", "nosuch",
+             "-cfg", "x", "--sch", "-jobs", "--", "--help"]
+    p = cli("run", "utils.python", "--script", "hello.py", *words)
+    assert p.returncode == 0, p.stderr
+    assert replica_lines(p.stderr) == [f"python/0 {words}"]
+    p = cli("run", "--dry", "utils.echo")  # and before the component, no abbreviations either
+    assert p.returncode == 2 and "unrecognized arguments: --dry" in p.stderr
+
+
+def test_tracker_list_jobs_says_when_no_run_was_recorded(cli: Cli, tmp_path: Path) -> None:
+    """A tracked job that records nothing through AppRun.run_from_env() leaves no run: say so
+    (on stderr; stdout stays empty for scripts) rather than print an empty line."""
+    cli.env.update(TORCHX_TRACKERS="fsspec", TORCHX_TRACKER_FSSPEC_CONFIG=str(tmp_path / "tr"))
+    cli.ok("run", "utils.echo")
+    p = cli("tracker", "list", "jobs")
+    assert p.returncode == 0 and p.stdout == ""
+    assert "no runs recorded" in p.stderr and "AppRun.run_from_env()" in p.stderr
+    assert json.loads(cli.ok("tracker", "--json", "list", "jobs")) == []
+
+
+@pytest.mark.parametrize("how", ["console script", "python -m torchx"])
+def test_completion_works_without_torchx_on_path(cli: Cli, how: str) -> None:
+    """The generated function calls the torchx that generated it, not a bare `torchx` that a
+    shell without the venv on PATH cannot find."""
+    from tests.integration.cli.conftest import VENV_BIN
+
+    gen = [os.path.join(VENV_BIN, "torchx")] if how == "console script" else [sys.executable, "-m", "torchx"]
+    script = subprocess.run([*gen, "completion", "bash"], env=cli.env, cwd=cli.cwd, text=True,
+                            capture_output=True, timeout=60, check=True).stdout
+    prog = (f"{script}\nCOMP_LINE='.venv/bin/torchx ru'; COMP_POINT=${{#COMP_LINE}}\n"
+            "_torchx_complete\nprintf '%s\\n' \"${COMPREPLY[@]}\"\n")
+    env = dict(cli.env, PATH="/usr/bin:/bin")  # no venv, no torchx
+    out = subprocess.run(["bash", "-c", prog], env=env, cwd=cli.cwd, capture_output=True,
+                         text=True, timeout=60, check=True)
+    assert [w for w in out.stdout.splitlines() if w] == ["run", "runopts"]
+
+
+def test_run_narrates_each_restart_and_status_keeps_the_count(cli: Cli) -> None:
+    """Restarts are not silent: `run` says which replica exited how, and which retry this is."""
+    p = cli("run", "utils.sh", "--max_retries", "2", "echo try; sleep 2; exit 5")
+    assert p.returncode == 1
+    said = [line for line in p.stderr.splitlines() if "restart" in line]
+    assert said == [f"torchx: warning: replica sh[0] exited 5; restart {k}/2" for k in (1, 2)]
+    assert replica_lines(p.stderr) == ["sh/0 try"] * 3
+    handle = p.stdout.strip()
+    assert cli.status(handle)["num_restarts"] == 2
+    assert "Num Restarts: 2" in cli.ok("status", handle)
+
+
+@pytest.mark.parametrize("component", [["utils.python"], ["dist.ddp", "-j", "2x1"]])
+def test_a_missing_script_is_refused_before_submission(cli: Cli, component: list[str]) -> None:
+    """local_cwd runs the job in the current directory: a --script that is not there is one
+    line naming the path, exit 2, and no job."""
+    p = cli("run", *component, "--script", "trian.py", "--epochs", "1")
+    assert p.returncode == 2 and p.stdout == ""
+    assert p.stderr.splitlines() == [
+        f"torchx: error: script `trian.py` of role `{'python' if component[0] == 'utils.python' else 'trian'}`"
+        f" not found in {cli.cwd}, where local_cwd runs the job; fix the path"]
+    assert json.loads(cli.ok("list", "--json")) == []
+    cli.ok("run", "--dryrun", *component, "--script", "trian.py")  # a dryrun still shows it
+    (cli.cwd / "trian.py").write_text("print('ran')\n")
+    p = cli("run", "utils.python", "--script", "trian.py")
+    assert p.returncode == 0 and replica_lines(p.stderr) == ["python/0 ran"]
 
 
 def test_sigterm_cancels_the_job_like_ctrl_c(cli: Cli) -> None:
@@ -396,8 +498,11 @@ def test_sigterm_cancels_the_job_like_ctrl_c(cli: Cli) -> None:
     )
     try:
         assert proc.stdout is not None
+        assert proc.stderr is not None
         handle = proc.stdout.readline().strip()
-        assert proc.stdout.readline().strip() == "sh/0 started"
+        while (line := proc.stderr.readline()) and line.strip() != "sh/0 started":
+            pass  # narration before the replica's first line
+        assert line.strip() == "sh/0 started"
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=30)
     finally:

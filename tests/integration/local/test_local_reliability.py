@@ -537,3 +537,280 @@ def test_wait_hook_returns_at_once_for_a_finished_app(runner: Runner) -> None:
     t.start()
     t.join(60)  # a hook that only watched for the next change would sleep for the hour
     assert not t.is_alive()
+
+
+# --------------------------------------------------------------------------- cancel: whole tree, once
+
+
+DDP_WORKER = """\
+import os, signal, sys, time
+import torch.distributed as dist
+dist.init_process_group("gloo")
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+start = open("/proc/self/stat").read().rsplit(")", 1)[1].split()[19]
+with open(os.path.join(sys.argv[1], str(os.getpid())), "w") as f:
+    f.write(start)
+print("ready", flush=True)
+while True:
+    time.sleep(1)
+"""
+
+
+def _alive(pid: int, start: str) -> bool:
+    """True when ``pid`` runs (not a zombie) and is the process that recorded ``start``."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+    except OSError:
+        return False
+    return fields[0] != b"Z" and fields[19].decode() == start
+
+
+class _CpuLoad:
+    """``n`` busy-looping processes for the duration of a ``with`` block."""
+
+    def __init__(self, n: int) -> None:
+        self.procs = [subprocess.Popen([PY, "-c", "while True: pass"]) for _ in range(n)]
+
+    def __enter__(self) -> _CpuLoad:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for p in self.procs:
+            p.kill()
+            p.wait()
+
+
+@pytest.mark.timeout(1200)
+@pytest.mark.parametrize(("shape", "batches"), [("1x1", [5, 5]), ("2x2", [2, 3, 2, 3])])
+def test_ddp_cancel_leaves_no_worker(runner: Runner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                     shape: str, batches: list[int]) -> None:
+    """Issue 9 (1): torchrun's workers (their own session, SIGTERM ignored) never outlive a cancel.
+
+    Several jobs run at once (they share the two cores: a loaded machine); every other batch is
+    cancelled under extra CPU load. The moment CANCELLED is recorded, nothing may be alive.
+    """
+    import importlib.util
+
+    from tests.backends import require
+
+    require("local_cwd", importlib.util.find_spec("torch") is not None,
+            "the DDP scenario needs torch (`bash scripts/setup` installs CPU torch)")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PATH", os.path.dirname(PY) + os.pathsep + os.environ["PATH"])
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    (tmp_path / "t.py").write_text(DDP_WORKER)
+    nnodes, nproc = (int(x) for x in shape.split("x"))
+    for b, n in enumerate(batches):
+        jobs = []
+        for i in range(n):
+            pids = tmp_path / f"pids-{b}-{i}"
+            pids.mkdir()
+            h = runner.run_component("dist.ddp", ["-j", shape, "--script", "t.py", str(pids)],
+                                     scheduler="local_cwd")
+            jobs.append((h, pids))
+        deadline = time.monotonic() + 600
+        for h, pids in jobs:  # every worker has joined the process group
+            while len(list(pids.iterdir())) < nnodes * nproc:
+                status = runner.status(h)
+                assert status is not None and not status.is_terminal(), (h, status)
+                assert time.monotonic() < deadline, f"{h}: workers never started"
+                time.sleep(0.1)
+        workers = [(int(p.name), p.read_text()) for _, pids in jobs for p in pids.iterdir()]
+        assert all(_alive(pid, start) for pid, start in workers)
+        with _CpuLoad(2 if b % 2 else 0):
+            for h, _ in jobs:
+                runner.cancel(h)
+            for h, _ in jobs:
+                final = runner.wait(h, wait_interval=60)
+                assert final is not None and final.state == AppState.CANCELLED
+                assert marked_pids(app_id(h) + "/") == [], f"{h} recorded CANCELLED too early"
+        survivors = [pid for pid, start in workers if _alive(pid, start)]
+        assert survivors == [], f"batch {b}: workers outlived the cancel: {survivors}"
+
+
+TRAP = """\
+import os, signal, subprocess, sys, time
+log, name = sys.argv[1], sys.argv[2]
+def on_term(signum, frame):
+    with open(os.path.join(log, name), "a") as f:
+        f.write("TERM\\n")
+signal.signal(signal.SIGTERM, on_term)
+if name == "replica":  # and a grandchild in its own session that traps it too
+    subprocess.Popen([sys.executable, __file__, log, "grandchild"], start_new_session=True)
+open(os.path.join(log, name + ".up"), "w").close()
+while True:
+    time.sleep(0.01)
+"""
+
+
+def test_cancel_sends_sigterm_once_then_sigkill(runner: Runner, tmp_path: Path) -> None:
+    """Issue 9 (2): each process of the tree gets one SIGTERM, then SIGKILL after the grace."""
+    script = tmp_path / "trap.py"
+    script.write_text(TRAP)
+    h = runner.run(AppDef("trap", [Role("w", image="", entrypoint=PY,
+                                        args=[str(script), str(tmp_path), "replica"])]))
+    deadline = time.monotonic() + 60
+    while not all((tmp_path / f"{n}.up").exists() for n in ("replica", "grandchild")):
+        assert time.monotonic() < deadline, "the trapping processes never started"
+        time.sleep(0.02)
+    runner.cancel(h)
+    final = runner.wait(h, wait_interval=30)
+    assert final is not None and final.state == AppState.CANCELLED
+    assert_no_processes(h)
+    for name in ("replica", "grandchild"):
+        assert (tmp_path / name).read_text() == "TERM\n", name  # once, never in a loop
+
+
+def test_replica_that_exits_on_sigterm_ends_with_its_own_exit(home: str, tmp_path: Path) -> None:
+    """The grace period is real: a replica that saves a checkpoint on SIGTERM and exits 0 is
+    neither killed nor waited for until the grace period ends."""
+    from torchx.runner import get_runner
+
+    prog = (
+        "import signal, sys, time\n"
+        "def save(signum, frame):\n"
+        "    time.sleep(0.3)\n"
+        f"    open({str(tmp_path / 'saved')!r}, 'w').write('checkpoint')\n"
+        "    sys.exit(0)\n"
+        "signal.signal(signal.SIGTERM, save)\n"
+        "print('up', flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    with get_runner(kill_grace=60.0) as runner:
+        h = runner.run(AppDef("ckpt", [Role("w", image="", entrypoint=PY, args=["-c", prog])]))
+        next(iter(runner.log_lines(h, "w", 0, should_tail=True)))
+        cancelled = time.monotonic()
+        runner.cancel(h)
+        final = runner.wait(h, wait_interval=60)
+        took = time.monotonic() - cancelled
+    assert final is not None and final.state == AppState.CANCELLED
+    assert (tmp_path / "saved").read_text() == "checkpoint"
+    state = json.loads(Path(home, "apps", app_id(h), "state.json").read_text())
+    assert [r["exit_code"] for r in state["replicas"]] == [0]  # its own exit, not SIGKILL
+    assert took < 60, "waited for the whole grace period after the replica had exited"
+    assert_no_processes(h)
+
+
+@pytest.mark.parametrize("policy", [RetryPolicy.REPLICA, RetryPolicy.ROLE])
+def test_restarts_under_load_never_meet_the_last_attempts_leftovers(
+        runner: Runner, tmp_path: Path, policy: RetryPolicy) -> None:
+    """Issue 9 (3): many apps restarting at once under CPU load; each failed attempt leaves a
+    setsid daemon that must be gone before the next attempt starts. REPLICA restarts one of
+    two replicas (its orphan is told apart by its mark); ROLE restarts the whole app."""
+    script = (
+        'd="$DIR/$REPLICA"; '
+        'if [ ! -e "$d" ]; then setsid sleep 600 & echo $! > "$d"; exit 1; fi; '
+        'p=$(cat "$d"); '
+        "if [ -e /proc/$p ] && ! grep -q ') Z' /proc/$p/stat; then echo alive; exit 2; fi; "
+        "sleep 0.2"
+    )
+    handles = []
+    with _CpuLoad(2):
+        for i in range(12):
+            d = tmp_path / str(i)
+            d.mkdir()
+            role = sh("w", script, n=2, max_retries=1, retry_policy=policy,
+                      env={"DIR": str(d), "REPLICA": "${replica_id}"})
+            handles.append(runner.run(AppDef(f"load{i}", [role])))
+        finals = [runner.wait(h, wait_interval=60) for h in handles]
+    for h, final in zip(handles, finals, strict=True):
+        assert final is not None and final.state == AppState.SUCCEEDED, (h, final.msg if final else None)
+        assert_no_processes(h)
+
+
+ALLREDUCE = """\
+import os, sys, time
+import torch, torch.distributed as dist
+dist.init_process_group("gloo")
+open(os.path.join(sys.argv[1], str(os.getpid())), "w").close()
+while not os.path.exists(sys.argv[2]):
+    time.sleep(0.05)
+group = dist.new_group()  # meets through the rendezvous store again
+t = torch.ones(1)
+dist.all_reduce(t, group=group)
+assert t.item() == dist.get_world_size()
+print("port", os.environ.get("TORCHX_RDZV_PORT"), "reduced", flush=True)
+dist.destroy_process_group()
+"""
+
+
+@pytest.mark.timeout(900)
+def test_concurrent_multi_node_jobs_rendezvous_on_their_own_ports(
+        runner: Runner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 9 (4): two `dist.ddp -j 2x1` jobs at once each get a free port: the first ending
+    does not take the rendezvous store of the second down with it."""
+    import importlib.util
+
+    from tests.backends import require
+
+    require("local_cwd", importlib.util.find_spec("torch") is not None,
+            "the DDP scenario needs torch (`bash scripts/setup` installs CPU torch)")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PATH", os.path.dirname(PY) + os.pathsep + os.environ["PATH"])
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    (tmp_path / "ar.py").write_text(ALLREDUCE)
+    jobs = []
+    for name in ("first", "second"):
+        pids = tmp_path / name
+        pids.mkdir()
+        h = runner.run_component(
+            "dist.ddp", ["-j", "2x1", "--script", "ar.py", str(pids), str(tmp_path / f"{name}.stop")],
+            scheduler="local_cwd")
+        jobs.append(h)
+        deadline = time.monotonic() + 600
+        while len(list(pids.iterdir())) < 2:  # both nodes joined before the next job starts
+            status = runner.status(h)
+            assert status is not None and not status.is_terminal(), (h, status)
+            assert time.monotonic() < deadline, f"{h}: workers never started"
+            time.sleep(0.1)
+    ports = set()
+    for name, h in zip(("first", "second"), jobs, strict=True):  # the first ends first
+        (tmp_path / f"{name}.stop").touch()
+        final = runner.wait(h, wait_interval=60)
+        logs = "".join(runner.log_lines(h, "ar", 0)) + "".join(runner.log_lines(h, "ar", 1))
+        assert final is not None and final.state == AppState.SUCCEEDED, (name, final, logs[-3000:])
+        ports |= {line.split()[1] for line in logs.splitlines() if line.endswith(" reduced")}
+    assert len(ports) == 2 and "None" not in ports, ports
+
+
+def test_dryrun_says_where_the_rendezvous_port_comes_from(runner: Runner, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    shown = []
+    for _ in range(2):
+        info = runner.dryrun_component("dist.ddp", ["-j", "2x1", "--script", "t.py"],
+                                       scheduler="local_cwd")
+        req = info.request
+        (port,) = set(req.rdzv_ports.values())
+        assert all(r.env["TORCHX_RDZV_PORT"] == str(port) for r in req.replicas)
+        assert f"TORCHX_RDZV_PORT={port}, a free port picked for this job" in repr(info)
+        shown.append(port)
+    assert shown[0] != shown[1]  # two jobs, two ports
+    info = runner.dryrun_component("dist.ddp", ["-j", "2x1", "--rdzv_port", "29611", "--script",
+                                                "t.py"], scheduler="local_cwd")
+    assert info.request.rdzv_ports == {} and "TORCHX_RDZV_PORT" not in repr(info)
+    assert ":29611 " in info.request.replicas[0].argv[2]  # the user's port wins
+    one = runner.dryrun_component("dist.ddp", ["-j", "1x2", "--script", "t.py"], scheduler="local_cwd")
+    assert one.request.rdzv_ports == {} and "localhost:0" in one.request.replicas[0].argv[2]
+
+
+def test_entrypoint_in_the_working_directory_is_found(runner: Runner, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 9 (7): as upstream, the working directory is on each replica's PATH: after the
+    role's own PATH, before the launcher's (first of all with prepend_cwd)."""
+    monkeypatch.chdir(tmp_path)
+    script = tmp_path / "train.sh"
+    script.write_text('#!/bin/sh\necho "trained $1"; echo "$PATH"\n')
+    script.chmod(0o755)
+    launcher_path = os.environ["PATH"]
+    for cfg, env, want in [
+        ({}, {}, f"{tmp_path}:{launcher_path}"),
+        ({}, {"PATH": "/opt/role"}, f"/opt/role:{tmp_path}:{launcher_path}"),
+        ({"prepend_cwd": True}, {"PATH": "/opt/role"}, f"{tmp_path}:/opt/role:{launcher_path}"),
+    ]:
+        role = Role("train", image=".", entrypoint="train.sh", args=["fast"], env=env)
+        h = runner.run(AppDef("cwd", [role]), cfg=cfg)
+        final = runner.wait(h)
+        assert final is not None and final.state == AppState.SUCCEEDED, final.msg if final else None
+        assert list(runner.log_lines(h, "train", 0)) == ["trained fast\n", want + "\n"]

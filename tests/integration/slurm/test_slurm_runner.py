@@ -108,3 +108,25 @@ def test_runner_lifecycle_recipes(workdir: Path) -> None:
         with pytest.raises(specs.AppStatusError):
             final.raise_for_status()
         runner.delete(app_handle)  # remove from scheduler
+
+
+def test_cli_run_on_slurm_prints_the_handle_alone_on_stdout(workdir: Path) -> None:
+    """Issue 9 (6), on a non-local scheduler: with --wait --log the replicas' output goes to
+    stderr, so `h=$(torchx run -s slurm ...)` captures the handle alone. A missing --script is
+    refused before anything is queued."""
+    import os
+    import sys
+
+    env = dict(os.environ, TORCHX_HOME=str(workdir / "home"))
+    cmd = [sys.executable, "-m", "torchx", "run", "-s", "slurm", "-cfg", "partition=debug,time=5"]
+    p = subprocess.run([*cmd, "--wait", "--log", "utils.echo", "--msg", "to stderr"], cwd=workdir,
+                       env=env, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    (handle,) = p.stdout.splitlines()
+    assert handle.startswith("slurm://") and "echo/0 to stderr" in p.stderr.splitlines()
+    p = subprocess.run([*cmd, "utils.python", "--script", "trian.py"], cwd=workdir, env=env,
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == 2 and p.stdout == ""
+    assert p.stderr.splitlines() == [
+        f"torchx: error: script `trian.py` of role `python` not found in {workdir}, where slurm"
+        " runs the job; fix the path"]

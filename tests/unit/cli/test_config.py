@@ -105,10 +105,17 @@ def test_bad_value_names_the_file(tmp_path: Path) -> None:
         config.apply("sched", {}, dirs=[str(tmp_path)], opts=_opts())
 
 
-def test_bad_syntax_is_one_clear_error(tmp_path: Path) -> None:
-    _write(tmp_path, "no section header\n")
-    with pytest.raises(config.ConfigError, match="cannot parse"):
+@pytest.mark.parametrize(("text", "message"), [
+    ("no section header\n", "line 1: File contains no section headers; fix the INI syntax"),
+    ("[a]\nx = 1\nx = 2\n", "line 3: option 'x' in section 'a' already exists; fix the INI syntax"),
+    ("[a]\n[a]\n", "line 2: section 'a' already exists; fix the INI syntax"),
+])
+def test_bad_syntax_is_one_clear_error(tmp_path: Path, text: str, message: str) -> None:
+    """One line, naming the file and the line, without configparser's doubled punctuation."""
+    p = _write(tmp_path, text)
+    with pytest.raises(config.ConfigError) as err:
         config.get_configs("cli", "run", dirs=[str(tmp_path)])
+    assert str(err.value) == f"cannot parse `{p}` {message}"
 
 
 def test_missing_torchxconfig_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -136,6 +136,25 @@ def test_ddp_multi_node_rendezvous_on_rank0_host() -> None:
     assert role.env["LOGLEVEL"] == "WARNING"
 
 
+@pytest.mark.parametrize(("env", "endpoint"), [
+    ({}, "localhost:29500"),
+    ({"TORCHX_RDZV_PORT": "41234"}, "localhost:41234"),  # a scheduler's port (local_cwd's)
+    ({"TORCHX_RDZV_PORT": "41234", "TORCHX_RANK0_HOST": "node0"}, "node0:41234"),
+])
+def test_ddp_multi_node_port_is_the_schedulers_else_29500(env: dict[str, str], endpoint: str) -> None:
+    """Without --rdzv_port the node reads $TORCHX_RDZV_PORT (issue 9: local jobs each get a free
+    one), falling back to 29500 as upstream; with --rdzv_port that port is used as given."""
+    role = build("dist.ddp", "-j", "2x1", "--script", "t.py")
+    assert role.port_map == {"c10d": 29500}
+    probe = 'python() { printf "%s\\0" "$@"; }; ' + VALUES.substitute(role.args[1])
+    out = subprocess.run(["bash", "-c", probe], capture_output=True, timeout=30, check=True,
+                         env={"PATH": os.environ["PATH"], **env}).stdout.decode()
+    words = out.split("\0")
+    assert words[words.index("--rdzv_endpoint") + 1] == endpoint
+    given = build("dist.ddp", "-j", "2x1", "--rdzv_port", "1234", "--script", "t.py")
+    assert "TORCHX_RDZV_PORT" not in given.args[1] and given.port_map == {"c10d": 1234}
+
+
 def test_ddp_role_is_named_after_the_script_not_the_run() -> None:
     app = materialize_appdef(get_component("dist.ddp").fn,
                              ["--name", "exp/trial_1", "--script", "src/train.py"])

@@ -6,6 +6,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from torchx.util.logfile import iter_lines, offsets_for, read_index
 
 
@@ -77,3 +79,47 @@ def test_end_known_only_when_following_stops(tmp_path: Path) -> None:
     p.write_bytes(b"a\n")
     got = list(iter_lines(str(p), done=done, poll=0.001, end_when_done=lambda: None))
     assert got == ["a\n", "b\n", "c\n"]
+
+
+def test_since_and_until_are_inclusive_to_the_millisecond() -> None:
+    """Lines written at exactly ``since`` or ``until`` are in the window; one ms off, not."""
+    idx = [(1000, 0), (2000, 2), (3000, 4)]  # "a\n" at 1000 ms, "b\n" at 2000, "c\n" at 3000
+    assert offsets_for(idx, None, 2000) == (0, 4)  # until: b (at 2000) is in
+    assert offsets_for(idx, None, 1999) == (0, 2)
+    assert offsets_for(idx, 2000, None) == (2, None)  # since: b is in
+    assert offsets_for(idx, 2001, None) == (4, None)
+    assert offsets_for(idx, 2000, 2000) == (2, 4)
+    assert offsets_for(idx, 3001, None) == (None, None)
+
+
+def test_local_log_window_edges(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same edges through local_cwd's log_iter, from datetimes to the index's ms."""
+    import json
+    from datetime import datetime
+
+    from torchx.schedulers.local_scheduler import LocalScheduler
+
+    monkeypatch.setenv("TORCHX_HOME", str(tmp_path))
+    app = tmp_path / "apps" / "app-1"
+    logs = app / "logs" / "w" / "0"
+    logs.mkdir(parents=True)
+    base = 1_700_000_000_000
+    (logs / "combined.log").write_text("a\nb\nc\n")
+    (logs / "combined.idx").write_text(f"{base} 0\n{base + 1000} 2\n{base + 2000} 4\n")
+    (app / "request.json").write_text(json.dumps(
+        {"replicas": [{"role": "w", "id": 0, "log_dir": str(logs)}]}))
+    (app / "state.json").write_text(json.dumps({"state": "SUCCEEDED", "created": 0}))
+    sched = LocalScheduler("t")
+
+    def at(ms: int) -> datetime:
+        return datetime.fromtimestamp(ms / 1000)
+
+    def window(since: int | None, until: int | None) -> list[str]:
+        return list(sched.log_iter("app-1", "w", 0, since=None if since is None else at(since),
+                                   until=None if until is None else at(until)))
+
+    assert window(None, base + 1000) == ["a\n", "b\n"]
+    assert window(None, base + 999) == ["a\n"]
+    assert window(base + 1000, None) == ["b\n", "c\n"]
+    assert window(base + 1001, None) == ["c\n"]
+    assert window(base + 1000, base + 1000) == ["b\n"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +30,28 @@ class NoImages:
 
 def check_golden(name: str, text: str) -> None:
     path = GOLDEN / name
-    if os.environ.get("TORCHX_UPDATE_GOLDEN"):
+    if os.environ.get("TORCHX_UPDATE_GOLDEN") == "1":  # only 1, as for Slurm's (not `0`)
         path.write_text(text)
     assert path.exists(), f"missing golden file {path}: run with TORCHX_UPDATE_GOLDEN=1"
     assert text == path.read_text(), f"dryrun differs from {path} (TORCHX_UPDATE_GOLDEN=1 updates)"
+
+
+@pytest.mark.parametrize(("flag", "rewritten"), [("1", True), ("0", False), ("", False),
+                                                 ("yes", False), (None, False)])
+def test_golden_files_are_rewritten_only_with_update_golden_1(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, flag: str | None, rewritten: bool) -> None:
+    monkeypatch.setattr(sys.modules[__name__], "GOLDEN", tmp_path)
+    if flag is None:
+        monkeypatch.delenv("TORCHX_UPDATE_GOLDEN", raising=False)
+    else:
+        monkeypatch.setenv("TORCHX_UPDATE_GOLDEN", flag)
+    (tmp_path / "x.txt").write_text("old")
+    if rewritten:
+        check_golden("x.txt", "new")
+    else:
+        with pytest.raises(AssertionError, match="differs"):
+            check_golden("x.txt", "new")
+    assert (tmp_path / "x.txt").read_text() == ("new" if rewritten else "old")
 
 
 def full_app() -> specs.AppDef:

@@ -192,17 +192,79 @@ def test_dryrun_has_no_side_effects_and_shows_what_is_submitted(tmp_path: Path) 
     assert (job_dir / "f.py").read_text() == "print(1)\n"  # the copy happens at submit
 
 
+def test_a_missing_script_is_refused_before_anything_is_submitted(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A --script typo fails at once, naming the path, instead of waiting in the queue."""
+    from torchx.components.utils import python
+    from torchx.specs.builders import ComponentArgsError
+
+    monkeypatch.chdir(tmp_path)
+    sched = _Recording()
+    info = sched.submit_dryrun(python(script="trian.py"), {})  # the dryrun still shows it
+    with pytest.raises(ComponentArgsError, match=f"script `trian.py` of role `python` not found in {tmp_path},"):
+        sched.schedule(info)
+    assert not any(c == ["sbatch", "--parsable"] for c, _ in sched.cmds)
+    (tmp_path / "trian.py").write_text("print(1)\n")
+    assert sched.schedule(info) == "77"
+    # with job_dir, the workspace copied to its top is where the script must be
+    ws, job_dir = tmp_path / "ws", tmp_path / "job"
+    ws.mkdir()
+    app = python(script="in_ws.py")
+    app.roles[0].workspace = specs.Workspace({str(ws): ""})
+    info = sched.submit_dryrun(app, {"job_dir": str(job_dir)})
+    with pytest.raises(ComponentArgsError, match=f"not found in {job_dir} or {ws},"):
+        sched.schedule(info)
+    assert not job_dir.exists()  # nothing copied either
+    (ws / "in_ws.py").write_text("print(1)\n")
+    assert sched.schedule(info) == "77"
+
+
+# Every job state Slurm prints (its job_state_string), written out. The first block is upstream
+# TorchX's table (reference inventory, section 4.5); the second, states upstream leaves UNKNOWN,
+# which is never terminal: a failed launch would keep `wait` waiting forever.
+EXPECTED_STATES = {
+    "BOOT_FAIL": AppState.FAILED,
+    "CANCELLED": AppState.CANCELLED,
+    "COMPLETED": AppState.SUCCEEDED,
+    "DEADLINE": AppState.FAILED,
+    "FAILED": AppState.FAILED,
+    "NODE_FAIL": AppState.FAILED,
+    "OUT_OF_MEMORY": AppState.FAILED,
+    "PENDING": AppState.PENDING,
+    "PREEMPTED": AppState.FAILED,
+    "REQUEUED": AppState.PENDING,
+    "RESIZING": AppState.PENDING,
+    "REVOKED": AppState.FAILED,
+    "RUNNING": AppState.RUNNING,
+    "SUSPENDED": AppState.PENDING,
+    "TIMEOUT": AppState.FAILED,
+    # not in upstream's table
+    "COMPLETING": AppState.RUNNING,
+    "CONFIGURING": AppState.PENDING,
+    "LAUNCH_FAILED": AppState.FAILED,
+    "POWER_UP_NODE": AppState.PENDING,
+    "RECONFIG_FED": AppState.PENDING,
+    "REQUEUE_FED": AppState.PENDING,
+    "REQUEUE_HOLD": AppState.PENDING,
+    "RESV_DEL_HOLD": AppState.PENDING,
+    "SIGNALING": AppState.RUNNING,
+    "SPECIAL_EXIT": AppState.FAILED,
+    "STAGE_OUT": AppState.RUNNING,
+    "STOPPED": AppState.PENDING,
+}
+
+
+@pytest.mark.parametrize("state", sorted(EXPECTED_STATES))
+def test_every_state_maps_as_written(state: str) -> None:
+    assert slurm_state(state) == EXPECTED_STATES[state]
+    assert slurm_state(state.lower()) == EXPECTED_STATES[state]
+
+
 def test_every_state_mapped() -> None:
-    assert all(s != AppState.UNKNOWN for s in SLURM_STATES.values())
+    assert set(SLURM_STATES) == set(EXPECTED_STATES)  # no state the table above does not pin
     assert slurm_state("CANCELLED by 0") == AppState.CANCELLED
     assert slurm_state("NOT_A_STATE") == AppState.UNKNOWN
-    # every job state and state flag squeue/sacct can print (Slurm's job_state_string)
-    every = """PENDING RUNNING SUSPENDED COMPLETED CANCELLED FAILED TIMEOUT NODE_FAIL PREEMPTED
-        BOOT_FAIL DEADLINE OUT_OF_MEMORY COMPLETING CONFIGURING POWER_UP_NODE REQUEUED
-        REQUEUE_FED REQUEUE_HOLD RECONFIG_FED RESIZING RESV_DEL_HOLD REVOKED SIGNALING
-        SPECIAL_EXIT STAGE_OUT STOPPED LAUNCH_FAILED""".split()
-    assert sorted(every) == sorted(SLURM_STATES)
-    assert slurm_state("timeout") == AppState.FAILED and slurm_state("") == AppState.UNKNOWN
+    assert slurm_state("") == AppState.UNKNOWN
 
 
 # squeue --json / sacct --json / jobcomp lines as Slurm 22.05 prints them (trimmed)

@@ -117,6 +117,24 @@ def test_varargs_pass_through(argv: list[str], args: list[str], rest: dict[str, 
     assert {k: got[k] for k in rest} == rest
 
 
+@pytest.mark.parametrize(
+    "argv, args, rest",
+    [
+        (["--script", "t.py", "-nfoo"], ["-nfoo"], {"n": 1}),  # a program word, not `-n foo`
+        (["-n3", "--script", "t.py", "-n4x"], ["-n4x"], {"n": 3}),  # (before it: `-n 3`)
+        (["--script", "t.py", "-n", "2", "--lr"], ["--lr"], {"n": 2}),  # whole words: ours
+        (["--script", "t.py", "--d", "--deb", "--n"], ["--d", "--deb", "--n"], {"debug": False}),
+    ],
+)
+def test_after_the_program_only_whole_option_words_are_the_components(
+        argv: list[str], args: list[str], rest: dict[str, Any]) -> None:
+    """Issue 9 (5): nothing after --script is read as an abbreviation or a cluster of the
+    component's options; whole option words still are (upstream's docs pass `-j 2x2` there)."""
+    got = _meta(passthrough, argv)
+    assert got["args"] == args
+    assert {k: got[k] for k in rest} == rest
+
+
 def test_positional_parameters_before_varargs() -> None:
     got = _meta(positional_first, ["--name", "x", "--nnodes", "2", "echo", "--hi"])
     assert got == {"name": "x", "nnodes": 2, "args": ["echo", "--hi"]}

@@ -1,9 +1,8 @@
 """``local_docker``: every replica runs as a container on this machine's Docker Engine.
 
 Requirements: a running Docker Engine (``DOCKER_HOST`` or the local socket) and the Docker SDK,
-``pip install 'torchx[docker]'``. The SDK rather than the ``docker`` CLI: its responses are
-structured (nothing to parse), each call is one HTTP request on the socket instead of a fork of
-a 40 MB binary, and its client is the one seam tests inject.
+``pip install 'torchx[docker]'`` (structured answers, one HTTP request per call instead of a fork
+of the CLI, and its client is the one seam tests inject).
 
 Replicas share the user-defined bridge network ``torchx`` and reach each other by hostname
 (``<app_id>-<role>-<replica>``, ``$TORCHX_RANK0_HOST`` is the role's replica 0). Labels on each

@@ -30,6 +30,7 @@ from typing import Any, ClassVar
 
 import pytest
 
+from tests.goldens import check_golden
 from torchx import specs
 from torchx.schedulers.api import Scheduler, Stream
 from torchx.specs import AppState, CfgVal
@@ -249,11 +250,7 @@ class SchedulerContract:
         text = self.normalize_dryrun(repr(info), tmp_path)
         assert text.strip(), "the dryrun prints nothing"
         path = self.golden_path()
-        if os.environ.get("TORCHX_UPDATE_GOLDEN") == "1":
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text)
-        assert path.exists(), f"missing golden file {path}: run with TORCHX_UPDATE_GOLDEN=1"
-        assert text == path.read_text(), f"dryrun differs from {path} (TORCHX_UPDATE_GOLDEN=1)"
+        check_golden(path, text)
 
     def test_unknown_run_option_gets_a_suggestion(self, sched: Scheduler[Any]) -> None:
         names = [k for k, _ in sched.run_opts()]

@@ -195,7 +195,7 @@ def test_cli_runs_a_namespace_scheduler(plugins: Path, tmp_path: Path) -> None:
                         "--who", "plugin"], cwd=tmp_path, env=env, capture_output=True,
                        text=True, timeout=120)
     assert p.returncode == 0, p.stderr
-    assert p.stdout.startswith("local_team://") and "hello plugin" in p.stdout
+    assert p.stdout.startswith("local_team://") and "hello plugin" in p.stderr
 
 
 def test_fraction_helpers() -> None:

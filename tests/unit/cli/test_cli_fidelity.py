@@ -60,7 +60,7 @@ def test_run_sets_the_context_name(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     monkeypatch.delenv("TORCHX_CONTEXT_NAME", raising=False)
     assert run_cli(["run", "-s", "local_cwd", "utils.sh", "echo ctx=$TORCHX_CONTEXT_NAME"]) in (
         0, None)
-    assert "ctx=cli_run" in capsys.readouterr().out
+    assert "ctx=cli_run" in capsys.readouterr().err  # replica output goes to stderr
     assert os.environ.pop("TORCHX_CONTEXT_NAME") == "cli_run"
 
 

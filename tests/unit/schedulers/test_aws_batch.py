@@ -17,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import torchx.specs as specs
+from tests import goldens
 from torchx.schedulers import aws_batch_scheduler as ab
 from torchx.specs import AppState, BindMount, DeviceMount, Resource, Role, VolumeMount
 from torchx.specs.overlays import set_overlay
@@ -33,11 +34,7 @@ def _no_aws(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def check_golden(name: str, text: str) -> None:
-    path = GOLDEN / name
-    if os.environ.get("TORCHX_UPDATE_GOLDEN"):
-        path.write_text(text)
-    assert path.exists(), f"missing golden file {path}: run with TORCHX_UPDATE_GOLDEN=1"
-    assert text == path.read_text(), f"dryrun differs from {path} (TORCHX_UPDATE_GOLDEN=1 updates)"
+    goldens.check_golden(GOLDEN / name, text)
 
 
 def full_app() -> specs.AppDef:
@@ -87,7 +84,7 @@ def test_dryrun_golden_ddp() -> None:
               cpu=1, memMB=1024)
     sched = ab.create_scheduler("golden")
     text = repr(sched.submit_dryrun(app, {"queue": "q", "user": "bob"}))
-    assert "${AWS_BATCH_JOB_MAIN_NODE_PRIVATE_IPV4_ADDRESS:=localhost}:29500" in text
+    assert "${AWS_BATCH_JOB_MAIN_NODE_PRIVATE_IPV4_ADDRESS:=localhost}:${TORCHX_RDZV_PORT:-29500}" in text
     check_golden("batch_ddp_2x1.txt", text)
 
 

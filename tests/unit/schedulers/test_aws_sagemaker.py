@@ -6,7 +6,6 @@ itself is exercised against moto in tests/integration/aws/test_aws_sagemaker.py.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import botocore.session
@@ -14,6 +13,7 @@ import pytest
 from botocore.validate import ParamValidator
 
 import torchx.specs as specs
+from tests import goldens
 from torchx.schedulers import aws_sagemaker_scheduler as sm
 from torchx.specs import AppState, Role
 from torchx.specs.overlays import set_overlay
@@ -30,11 +30,7 @@ def _no_aws(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def check_golden(name: str, text: str) -> None:
-    path = GOLDEN / name
-    if os.environ.get("TORCHX_UPDATE_GOLDEN"):
-        path.write_text(text)
-    assert path.exists(), f"missing golden file {path}: run with TORCHX_UPDATE_GOLDEN=1"
-    assert text == path.read_text(), f"dryrun differs from {path} (TORCHX_UPDATE_GOLDEN=1 updates)"
+    goldens.check_golden(GOLDEN / name, text)
 
 
 def validate(request: dict[str, object]) -> None:

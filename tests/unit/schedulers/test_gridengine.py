@@ -17,6 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.goldens import check_golden
 from torchx import specs
 from torchx.schedulers import get_scheduler_factory
 from torchx.schedulers.gridengine_scheduler import (
@@ -72,10 +73,7 @@ def test_golden_script(name: str) -> None:
     app, cfg = APPS[name]
     got = repr(build_request(app, GridEngineOpts.from_cfg(cfg)))  # type: ignore[arg-type]
     path = GOLDEN / f"{name}.sh"
-    if os.environ.get("TORCHX_UPDATE_GOLDEN") == "1":
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(got)
-    assert got == path.read_text(), f"regenerate with TORCHX_UPDATE_GOLDEN=1 if intended: {path}"
+    check_golden(path, got)
 
 
 def test_golden_scripts_are_valid_bash_without_injected_directives() -> None:

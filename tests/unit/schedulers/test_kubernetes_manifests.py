@@ -4,7 +4,6 @@ validators, built on kubernetes-validate); Volcano Jobs are pinned by golden fil
 
 from __future__ import annotations
 
-import os
 import re
 import socket
 from pathlib import Path
@@ -15,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import torchx.specs as specs
+from tests import goldens
 from tests.unit.schedulers.kube_fake import check_template, validate_core, validate_custom
 from torchx.schedulers import kubernetes_common as kc
 from torchx.schedulers import kubernetes_scheduler as k8s
@@ -25,12 +25,7 @@ GOLDEN = Path(__file__).resolve().parents[2] / "golden" / "kubernetes"
 
 
 def check_golden(name: str, text: str) -> None:
-    path = GOLDEN / name
-    if os.environ.get("TORCHX_UPDATE_GOLDEN"):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    assert path.exists(), f"missing golden file {path}: run with TORCHX_UPDATE_GOLDEN=1"
-    assert text == path.read_text(), f"dryrun differs from {path} (TORCHX_UPDATE_GOLDEN=1 updates)"
+    goldens.check_golden(GOLDEN / name, text)
 
 
 @pytest.fixture(autouse=True)

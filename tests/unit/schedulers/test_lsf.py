@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.contract import SchedulerContract
+from tests.goldens import check_golden
 from tests.unit.schedulers import lsf_fakes
 from torchx import specs
 from torchx.schedulers import get_scheduler_factory
@@ -75,10 +76,7 @@ def test_golden_script(name: str) -> None:
     app, cfg = APPS[name]
     got = repr(build_request(app, LsfOpts.from_cfg(cfg), app_id=f"{name}-0000"))  # type: ignore[arg-type]
     path = GOLDEN / f"{name}.sh"
-    if os.environ.get("TORCHX_UPDATE_GOLDEN") == "1":
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(got)
-    assert got == path.read_text(), f"regenerate with TORCHX_UPDATE_GOLDEN=1 if intended: {path}"
+    check_golden(path, got)
 
 
 def test_golden_scripts_are_valid_bash() -> None:

@@ -19,6 +19,7 @@ BUILTIN_SCHEDULER_MODULES: dict[str, str] = {
     "local_cwd": "torchx.schedulers.local_scheduler",
     "slurm": "torchx.schedulers.slurm_scheduler",
     "local_docker": "torchx.schedulers.docker_scheduler",
+    "ray": "torchx.schedulers.ray_scheduler",
 }
 """Builtin schedulers: name -> module exposing ``create_scheduler(session_name, **kwargs)``."""
 

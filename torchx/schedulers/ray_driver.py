@@ -221,14 +221,10 @@ def describe_exit(code: int | None) -> str:
     return f"exit code {code}"
 
 
-def bundle_of(resource: dict[str, Any]) -> dict[str, float]:
-    """The placement-group bundle of one replica: at least one CPU."""
-    cpu = float(resource.get("cpu") or 0)
-    out: dict[str, float] = {"CPU": cpu if cpu > 0 else 1.0}
-    if float(resource.get("gpu") or 0) > 0:
-        out["GPU"] = float(resource["gpu"])
-    if float(resource.get("memMB") or 0) > 0:
-        out["memory"] = float(resource["memMB"]) * 1024 * 1024
+def bundle_of(role: dict[str, Any]) -> dict[str, float]:
+    """The placement-group bundle of one replica of ``role`` (as the scheduler computed it)."""
+    out = {str(k): float(v) for k, v in (role.get("bundle") or {}).items() if float(v) > 0}
+    out.setdefault("CPU", 1.0)
     return out
 
 
@@ -270,7 +266,7 @@ class Driver:
         ray = _ray()
         from ray.util.placement_group import placement_group
 
-        bundles = [bundle_of(r.role["resource"]) for r in self.replicas]
+        bundles = [bundle_of(r.role) for r in self.replicas]
         pg = placement_group(bundles, strategy=self.job.get("placement_strategy", "SPREAD"))
         ready = pg.ready()
         while not self.cancel.is_set():
@@ -297,7 +293,7 @@ class Driver:
 
         cls = ray.remote(ReplicaActor)
         for r in rs:
-            b = bundle_of(r.role["resource"])
+            b = bundle_of(r.role)
             r.actor = cls.options(
                 num_cpus=b["CPU"], num_gpus=b.get("GPU", 0), memory=b.get("memory"),
                 max_concurrency=4, max_restarts=0,

@@ -127,7 +127,8 @@ class RayRole:
     name: str
     cwd: str
     """Directory in the working_dir the role runs in ('' = its root)."""
-    resource: dict[str, float]
+    bundle: dict[str, float]
+    """One placement-group bundle per replica: Ray resource name -> amount."""
     max_retries: int
     retry_policy: str
     replicas: list[RayReplica]
@@ -154,7 +155,7 @@ class RayJob:
             "app_id": self.app_id, "submission_id": self.submission_id, "name": self.name,
             "kill_grace": KILL_GRACE_S, "placement_strategy": "SPREAD",
             "roles": [{
-                "name": r.name, "cwd": r.cwd, "resource": r.resource,
+                "name": r.name, "cwd": r.cwd, "bundle": r.bundle,
                 "max_retries": r.max_retries, "retry_policy": r.retry_policy,
                 "replicas": [{"id": x.id, "argv": x.argv, "env": x.env} for x in r.replicas],
             } for r in self.roles],
@@ -181,7 +182,7 @@ class RayJob:
                          f" {self.requirements_file}")
         for r in self.roles:
             res = ", ".join(f"memory {v / 2**20:g} MiB" if k == "memory" else f"{k} {v:g}"
-                            for k, v in sorted(r.resource.items()))
+                            for k, v in sorted(r.bundle.items()))
             lines.append(f"role {r.name}: {len(r.replicas)} replica(s), one bundle each ({res}),"
                          f" max_retries {r.max_retries} ({r.retry_policy}), cwd"
                          f" {r.cwd or '.'}")

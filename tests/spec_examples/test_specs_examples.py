@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.spec_examples.rst import blocks, find
+from tests.spec_examples.rst import blocks, find, spec_dir
 from torchx import specs
 from torchx.specs import named_resources as nr_module  # noqa: F401  (the mapping instance)
 from torchx.specs.builders import materialize_appdef
@@ -173,7 +173,7 @@ def _user_notes_command(marker: str) -> list[str]:
     import re
     import shlex
 
-    text = (Path(__file__).resolve().parents[2] / "docs" / "spec" / "user-notes.md").read_text()
+    text = (spec_dir() / "user-notes.md").read_text()
     found = [b.strip() for b in re.findall(r"```shell\n(.*?)```", text, re.S) if marker in b]
     assert len(found) == 1, found
     return shlex.split(found[0])

@@ -95,7 +95,7 @@ class CmdRun(SubCommand):
 
         config.warn_unknown_sections(get_scheduler_names())
         for key in sorted(set(cli_cfg) - set(CLI_RUN_KEYS)):
-            from torchx.specs.api import _suggest
+            from torchx.util.suggest import suggest as _suggest
 
             log.warning("ignoring unknown key `%s` in [cli:run] of .torchxconfig%s",
                         key, _suggest(key, list(CLI_RUN_KEYS), "keys"))

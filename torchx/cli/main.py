@@ -129,7 +129,7 @@ def run_cli(argv: list[str]) -> int:
     try:
         cmd = load_command(name)
         if cmd is None:
-            from torchx.specs.api import _suggest
+            from torchx.util.suggest import suggest as _suggest
 
             parser.error(f"unknown command `{name}`" + _suggest(name, command_names(), "commands"))
         help_ = BUILTIN_CMDS.get(name, ("", ""))[1]

@@ -10,7 +10,6 @@ app is a no-op.
 from __future__ import annotations
 
 import copy
-import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
@@ -161,10 +160,11 @@ class Runner:
             raise TorchXError(f"app `{app.name}` has no roles; add at least one Role")
         sched = self._scheduler(scheduler)
         app = copy.deepcopy(app)
-        resolved_cfg: dict[str, CfgVal] = dict(cfg or {})
+        merged: dict[str, CfgVal] = dict(cfg or {})
         from torchx.runner import config
 
-        config.apply(scheduler, resolved_cfg, opts=sched.run_opts())
+        config.apply(scheduler, merged, opts=sched.run_opts())
+        resolved = sched.resolve_cfg(merged)  # once: this mapping reaches every hook below
         # the role's own env may override tracker settings, never this run's identity (an
         # AppDef from describe() carries the previous run's)
         ids = {"TORCHX_JOB_ID": make_app_handle(scheduler, self._name, macros.app_id)}
@@ -173,32 +173,31 @@ class Runner:
         tracker_env = _tracker_env()
         for role in app.roles:
             role.env = {**tracker_env, **role.env, **ids}
-        build = getattr(sched, "build_workspaces", None)
-        if callable(build):
+        builds = sched.builds_workspaces()
+        if builds:
             ws = Workspace.from_str(workspace) if isinstance(workspace, str) else workspace
             if ws is not None:
                 for role in app.roles:
                     if role.workspace is None:
                         role.workspace = copy.deepcopy(ws)
-        sched._pre_build_validate(app, scheduler, resolved_cfg)
-        if callable(build):
-            build(app.roles, resolved_cfg, dryrun=True)
-        sched._validate(app, scheduler, resolved_cfg)
-        info: AppDryRunInfo[Any] = sched.submit_dryrun(app, resolved_cfg)
-        info._scheduler = scheduler  # the name it is registered under, used in handles
-        return info
+        sched._pre_build_validate(app, scheduler, resolved)
+        if builds:
+            sched.build_workspaces(app.roles, resolved, dryrun=True)
+        sched._validate(app, scheduler, resolved)
+        info: AppDryRunInfo[Any] = sched.submit_dryrun(app, resolved)
+        # the name it is registered under, used in handles
+        return info.attach(app=info.app or app, cfg=resolved, scheduler=scheduler)
 
     def schedule(self, dryrun_info: AppDryRunInfo[Any]) -> AppHandle:
         """Submit a request made by :py:meth:`dryrun`; returns the app's handle."""
-        scheduler = dryrun_info._scheduler
-        if scheduler is None or dryrun_info._app is None:
+        scheduler = dryrun_info.scheduler
+        if scheduler is None or dryrun_info.app is None:
             from torchx.specs.api import TorchXError
 
             raise TorchXError("schedule() needs the AppDryRunInfo that dryrun() returned")
         sched = self._scheduler(scheduler)
-        build = getattr(sched, "build_workspaces", None)
-        if callable(build):
-            build(dryrun_info._app.roles, dryrun_info._cfg, dryrun=False)
+        if sched.builds_workspaces():
+            sched.build_workspaces(dryrun_info.app.roles, dryrun_info.cfg, dryrun=False)
         app_id = sched.schedule(dryrun_info)
         return make_app_handle(scheduler, self._name, app_id)
 
@@ -227,19 +226,15 @@ class Runner:
     def wait(self, app_handle: AppHandle, wait_interval: float = 10) -> AppStatus | None:
         """Block until the app is terminal; its final status (None if unknown).
 
-        Schedulers with a ``wait_for_change(app_id, timeout)`` hook are woken as soon as the
-        state changes; others are polled every ``wait_interval`` seconds.
+        Between checks it calls the scheduler's ``wait_for_change(app_id, wait_interval)``:
+        schedulers that notice a change return at once, the default sleeps ``wait_interval``.
         """
         sched, _, app_id = self._resolve(app_handle)
-        hook = getattr(sched, "wait_for_change", None)
         while True:
             status = self.status(app_handle)
             if status is None or status.is_terminal():
                 return status
-            if callable(hook):
-                hook(app_id, wait_interval)
-            else:
-                time.sleep(wait_interval)
+            sched.wait_for_change(app_id, wait_interval)
 
     def cancel(self, app_handle: AppHandle) -> None:
         """Request the app stop (asynchronous); a no-op when it is unknown or finished."""

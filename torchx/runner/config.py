@@ -29,11 +29,11 @@ from typing import TextIO
 from torchx.specs.api import (
     CfgVal,
     InvalidRunConfigException,
-    _convert,
-    _suggest,
     cfg_from_str,
     runopts,
 )
+from torchx.specs.options import convert_value as _convert
+from torchx.util.suggest import suggest as _suggest
 
 log = logging.getLogger(__name__)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import abc
 import enum
 import re
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -20,6 +21,7 @@ from torchx.specs.api import (
     AppDryRunInfo,
     AppState,
     CfgVal,
+    ResolvedCfg,
     Role,
     RoleStatus,
     StructuredOpts,
@@ -71,7 +73,20 @@ T = TypeVar("T")
 
 
 class Scheduler(abc.ABC, Generic[T]):
-    """A backend that runs apps. ``T`` is the type of the run config it accepts."""
+    """A backend that runs apps. ``T`` is the type of the run config it accepts.
+
+    Every hook the Runner calls is declared here with a default, so a plugin overrides only
+    what its backend does differently. Upstream TorchX's override points keep their names and
+    signatures: ``_submit_dryrun``, ``schedule``, ``describe``, ``list``, ``_cancel_existing``,
+    ``log_iter``, ``_validate``, ``_pre_build_validate``, ``run_opts``/``_run_opts`` (and
+    ``WorkspaceMixin.caching_build_workspace_and_update_role``). The order of a run:
+
+    1. ``resolve_cfg(cfg)`` -- once; the same :py:class:`~torchx.specs.ResolvedCfg` reaches 2-5
+    2. ``_pre_build_validate(app, scheduler, cfg)``
+    3. ``build_workspaces(roles, cfg, dryrun=True)`` when ``builds_workspaces()``
+    4. ``_validate(app, scheduler, cfg)``, then ``submit_dryrun(app, cfg)`` -> ``_submit_dryrun``
+    5. at submit: ``build_workspaces(roles, info.cfg, dryrun=False)``, then ``schedule(info)``
+    """
 
     def __init__(self, backend: str, session_name: str) -> None:
         self.backend = backend
@@ -86,43 +101,74 @@ class Scheduler(abc.ABC, Generic[T]):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    # ---- run options
+
+    def run_opts(self) -> runopts:
+        """The run options this scheduler (and its workspace, if any) accepts."""
+        opts = self._run_opts()
+        opts.update(self.workspace_opts())
+        return opts
+
+    def _run_opts(self) -> runopts:
+        """The scheduler's own run options (override this, not :py:meth:`run_opts`)."""
+        return runopts()
+
+    def workspace_opts(self) -> runopts:
+        """Run options of the workspace this scheduler builds (none by default)."""
+        return runopts()
+
+    def resolve_cfg(self, cfg: Mapping[str, CfgVal] | None) -> ResolvedCfg:
+        """``cfg`` checked against :py:meth:`run_opts`: defaults, types, aliases, unknown keys
+        (with a suggestion). A ResolvedCfg is returned as it is."""
+        if isinstance(cfg, ResolvedCfg):
+            return cfg
+        return self.run_opts().resolve(dict(cfg) if isinstance(cfg, Mapping) else {})
+
     # ---- submitting
 
     def submit_dryrun(self, app: AppDef, cfg: T) -> AppDryRunInfo[Any]:
-        """The native request for ``app`` with ``cfg`` checked and defaulted; no side effects."""
-        resolved = self.run_opts().resolve(dict(cfg) if isinstance(cfg, Mapping) else {})
+        """The native request for ``app`` with ``cfg`` resolved; no side effects."""
+        resolved = self.resolve_cfg(cfg)  # type: ignore[arg-type]
         info = self._submit_dryrun(app, resolved)  # type: ignore[arg-type]
         for role in app.roles:
             info = role.pre_proc(self.backend, info)
-        info._app = app
-        info._cfg = resolved
-        info._scheduler = self.backend
-        return info
+        return info.attach(app=app, cfg=resolved, scheduler=self.backend)
 
     @abc.abstractmethod
     def _submit_dryrun(self, app: AppDef, cfg: T) -> AppDryRunInfo[Any]:
-        """Translate ``app`` into this backend's request."""
+        """Translate ``app`` into this backend's request (``cfg`` is resolved)."""
 
     @abc.abstractmethod
     def schedule(self, dryrun_info: AppDryRunInfo[Any]) -> str:
         """Submit the request; return the app id."""
-
-    def run_opts(self) -> runopts:
-        """The run options this scheduler (and its workspace mixin, if any) accepts."""
-        opts = self._run_opts()
-        workspace_opts = getattr(self, "workspace_opts", None)
-        if callable(workspace_opts):
-            opts.update(workspace_opts())
-        return opts
-
-    def _run_opts(self) -> runopts:
-        return runopts()
 
     def _validate(self, app: AppDef, scheduler: str, cfg: T) -> None:
         """Reject an app this scheduler cannot run (called before submitting)."""
 
     def _pre_build_validate(self, app: AppDef, scheduler: str, cfg: T) -> None:
         """Reject an app before any workspace is built."""
+
+    # ---- workspaces
+
+    def builds_workspaces(self) -> bool:
+        """Whether this scheduler ships ``role.workspace``: the Runner then sets the run's
+        workspace on each role and calls :py:meth:`build_workspaces`. By default: whether
+        the class overrides :py:meth:`build_workspaces`."""
+        return type(self).build_workspaces is not Scheduler.build_workspaces
+
+    def build_workspaces(self, roles: list[Role], cfg: Mapping[str, CfgVal], dryrun: bool) -> None:
+        """Dryrun (decide images, no side effects) or build the roles' workspaces.
+        A no-op by default; :py:class:`~torchx.workspace.WorkspaceMixin` implements it."""
+
+    # ---- waiting
+
+    def wait_for_change(self, app_id: str, timeout: float) -> None:
+        """Return when the app's state may have changed, or after ``timeout`` seconds.
+
+        The default sleeps ``timeout``; backends that can notice a change (a state file, an
+        event stream) return as soon as it happens, so ``Runner.wait`` ends promptly.
+        """
+        time.sleep(timeout)
 
     # ---- managing
 

@@ -396,8 +396,7 @@ class DockerScheduler(DockerWorkspaceMixin, Scheduler[Mapping[str, CfgVal]]):
         return opts
 
     def _submit_dryrun(self, app: AppDef, cfg: Mapping[str, CfgVal]) -> AppDryRunInfo[DockerJob]:
-        keys = {k for k, _ in _opts()}
-        opts = DockerOpts.from_cfg({k: v for k, v in cfg.items() if k in keys})
+        opts = DockerOpts.from_cfg(cfg)  # resolved by submit_dryrun (workspace keys ignored)
         job = app_to_job(app, make_app_id(app.name), opts, os.environ, self.session_name,
                          self.workspace_builds())
         return AppDryRunInfo(job, repr)
@@ -408,12 +407,12 @@ class DockerScheduler(DockerWorkspaceMixin, Scheduler[Mapping[str, CfgVal]]):
         job: DockerJob = dryrun_info.request
         for note in job.notes:
             log.warning(note)
-        if dryrun_info._app is not None:  # images rebuilt after the dryrun (workspace changed)
-            current = {r.name: r.image for r in dryrun_info._app.roles}
+        if dryrun_info.app is not None:  # images rebuilt after the dryrun (workspace changed)
+            current = {r.name: r.image for r in dryrun_info.app.roles}
             for c in job.containers:
                 c.image = current.get(c.role, c.image)
         client = self._docker_client
-        quiet = bool(dryrun_info._cfg.get("quiet"))
+        quiet = bool(dryrun_info.cfg.get("quiet"))
         for image in dict.fromkeys(c.image for c in job.containers):
             ensure_image(client, image, quiet)
         self._ensure_network(job.network)

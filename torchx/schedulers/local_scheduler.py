@@ -539,7 +539,7 @@ class LocalScheduler(Scheduler[Mapping[str, CfgVal]]):
         try:
             stream = Stream(streams or Stream.COMBINED).value
         except ValueError:
-            from torchx.specs.api import _suggest
+            from torchx.util.suggest import suggest as _suggest
 
             raise LocalSchedulerError(
                 f"unknown log stream `{streams}`" + _suggest(str(streams), [s.value for s in Stream],

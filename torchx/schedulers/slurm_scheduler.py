@@ -28,10 +28,7 @@ from __future__ import annotations
 
 import os
 import re
-import shlex
-import subprocess
-import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -42,7 +39,15 @@ from torchx.schedulers.api import (
     Scheduler,
     Stream,
     StructuredOpts,
-    filter_regex,
+)
+from torchx.schedulers.batch_common import (
+    BatchCommandError,
+    CommandRunner,
+    directive_value,
+    heredoc,
+    log_lines,
+    sh_quote,
+    stream_paths,
 )
 from torchx.schedulers.slurm_status import (
     SACCT_FORMAT,
@@ -172,12 +177,8 @@ class SlurmBatchRequest:
         return "\n".join(lines) + "\n"
 
     def __repr__(self) -> str:
-        script = self.materialize()
-        eof = "TORCHX_EOF"
-        while eof in script:
-            eof += "_"
-        ws = [f"# workspace: copy {_q(s)} -> {_q(d)} at submit" for s, d in self.workspaces]
-        return "\n".join([*ws, f"{' '.join(self.cmd)} <<'{eof}'", script + eof]) + "\n"
+        ws = [f"# workspace: copy {_q(s)} -> {_q(d)} at submit\n" for s, d in self.workspaces]
+        return "".join(ws) + heredoc(self.cmd, self.materialize())
 
 
 # --------------------------------------------------------------------------- pure functions
@@ -185,22 +186,12 @@ class SlurmBatchRequest:
 
 def _q(s: str) -> str:
     """Shell-quote ``s``; the app-id placeholder becomes ``"$TORCHX_APP_ID"`` outside quotes."""
-    pieces = s.split(_APP_ID)
-    out = '"$' + APP_ID_ENV + '"'
-    return out.join(shlex.quote(p) if p else "" for p in pieces) or "''"
+    return sh_quote(s, {_APP_ID: f'"${APP_ID_ENV}"'})
 
 
 def _opt_value(name: str, val: str) -> str:
-    """An ``#SBATCH`` option value as sbatch reads it back: double-quoted when needed, with
-    ``\\`` and ``"`` backslash-escaped (sbatch drops a bare backslash); newlines are rejected."""
-    if "\n" in val or "\r" in val or "\x00" in val:
-        raise InvalidRunConfigException(
-            f"`{name}` value {val!r} cannot contain newlines (an #SBATCH option is one line):"
-            " put it on one line"
-        )
-    if not re.search(r"\s|[#\\$`'\"]", val):
-        return val
-    return '"' + val.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    """An ``#SBATCH`` option value as sbatch reads it back (sbatch drops a bare backslash)."""
+    return directive_value(name, val, "#SBATCH")
 
 
 def _version(text: str) -> tuple[int, int] | None:
@@ -300,12 +291,20 @@ def _job_level(opts: SlurmOpts, job_dir: str | None, roles: Iterable[Any]) -> li
 # --------------------------------------------------------------------------- scheduler
 
 
-class SlurmCommandError(TorchXError):
+class SlurmCommandError(BatchCommandError):
     """A Slurm command failed or is missing; the message carries Slurm's own words."""
 
-    def __init__(self, msg: str, detail: str = "") -> None:
-        super().__init__(msg)
-        self.detail = detail or msg
+
+_RUNNER = CommandRunner(
+    system="Slurm",
+    packages=dict.fromkeys(
+        ("sbatch", "squeue", "scancel", "scontrol", "sinfo", "sacct", "srun"), "slurm-client"),
+    elsewhere="run torchx where the Slurm client tools are installed (a login node) or add them"
+              " to PATH",
+    unresponsive="check that slurmctld is up (`sinfo`) and retry",
+    error=SlurmCommandError,
+)
+"""The one seam every Slurm command goes through (see :py:meth:`SlurmScheduler._run`)."""
 
 
 class SlurmScheduler(Scheduler[Mapping[str, CfgVal]]):
@@ -324,26 +323,9 @@ class SlurmScheduler(Scheduler[Mapping[str, CfgVal]]):
         self._facts: tuple[tuple[int, int] | None, dict[str, int]] | None = None
 
     def _run(self, cmd: list[str], input: str | None = None) -> str:
-        """Run a Slurm command; its stdout, or SlurmCommandError with its stderr."""
+        """Run a Slurm command; its stdout, or SlurmCommandError with its stderr (one line)."""
         self.calls += 1
-        try:
-            p = subprocess.run(cmd, input=input, capture_output=True, text=True,
-                               timeout=self.timeout)
-        except subprocess.TimeoutExpired:
-            raise SlurmCommandError(
-                f"`{' '.join(cmd[:2])}` gave no answer within {self.timeout:g} s: check that"
-                " slurmctld is up (`sinfo`) and retry"
-            ) from None
-        except FileNotFoundError:
-            raise SlurmCommandError(
-                f"Slurm command `{cmd[0]}` not found on PATH: run torchx where the Slurm client"
-                " tools are installed (a login node) or add them to PATH"
-            ) from None
-        if p.returncode != 0:
-            text = p.stderr.strip() or p.stdout.strip() or f"exit code {p.returncode}"
-            err = "; ".join(ln.strip() for ln in text.splitlines() if ln.strip())  # one line
-            raise SlurmCommandError(f"`{' '.join(cmd[:2])}` failed: {err}", err)
-        return p.stdout
+        return _RUNNER(cmd, input=input, timeout=self.timeout)
 
     def _run_opts(self) -> runopts:
         return SlurmOpts.as_runopts()
@@ -377,9 +359,10 @@ class SlurmScheduler(Scheduler[Mapping[str, CfgVal]]):
         version, mem = self._cluster_facts()
         return AppDryRunInfo(build_request(app, opts, version, mem), repr)
 
-    def build_workspaces(self, roles: list[Any], cfg: Mapping[str, CfgVal], dryrun: bool) -> None:
-        """Runner hook: accepting it makes the Runner set ``role.workspace``; the copy itself
-        happens in :py:meth:`schedule` (only with ``job_dir``; else the job runs in place)."""
+    def builds_workspaces(self) -> bool:
+        """True: the Runner sets ``role.workspace``; the copy itself happens in
+        :py:meth:`schedule` (only with ``job_dir``; else the job runs in place)."""
+        return True
 
     def schedule(self, dryrun_info: AppDryRunInfo[SlurmBatchRequest]) -> str:
         req = dryrun_info.request
@@ -505,50 +488,16 @@ class SlurmScheduler(Scheduler[Mapping[str, CfgVal]]):
             raise TorchXError(f"app `{app_id}` has no replica {k} of role `{role_name}`;"
                               f" its roles and replica counts: {roles}")
         workdir = next((c.workdir for c in comps if c.workdir), os.getcwd())
-        stem = os.path.join(workdir, f"slurm-{app_id}-{role_name}-{k}")
-        exts = {Stream.STDOUT: [".out"], Stream.STDERR: [".err"]}.get(
-            streams or Stream.COMBINED, [".out", ".err"]
-        )
-        paths = [stem + e for e in exts]
+        paths = stream_paths(os.path.join(workdir, f"slurm-{app_id}-{role_name}-{k}"), streams)
         if not should_tail and not any(os.path.exists(p) for p in paths):
             why = "it ended without one" if desc.state.is_terminal() else "it has not started"
             raise TorchXError(f"no log file `{paths[0]}` for replica {k}: {why} ({desc.msg})")
-        lines = _tail(paths, lambda: self._done(app_id)) if should_tail else _read_all(paths)
-        return filter_regex(regex, lines) if regex else lines
+        # since/until are ignored, as before: Slurm's files carry no timestamps
+        return log_lines(paths, regex, should_tail=should_tail, done=lambda: self._done(app_id))
 
     def _done(self, app_id: str) -> bool:
         d = self.describe(app_id)
         return d is None or d.state.is_terminal()
-
-
-def _read_all(paths: list[str]) -> Iterator[str]:
-    for p in paths:
-        if os.path.exists(p):
-            with open(p, errors="replace") as f:
-                yield from f
-
-
-def _tail(paths: list[str], done: Callable[[], bool], poll: float = 0.2) -> Iterator[str]:
-    """Follow ``paths``, yielding whole lines as they appear, until ``done()`` then drain."""
-    pos = dict.fromkeys(paths, 0)
-    partial = dict.fromkeys(paths, b"")
-    next_check, finished = 0.0, False
-    while True:
-        for p in paths:
-            if os.path.exists(p):
-                with open(p, "rb") as f:
-                    f.seek(pos[p])
-                    chunk = f.read()
-                    pos[p] += len(chunk)
-                *whole, partial[p] = (partial[p] + chunk).split(b"\n")
-                yield from (line.decode(errors="replace") + "\n" for line in whole)
-        if finished:
-            yield from (partial[p].decode(errors="replace") + "\n" for p in paths if partial[p])
-            return
-        if time.monotonic() >= next_check:
-            finished, next_check = done(), time.monotonic() + 1.0
-        if not finished:
-            time.sleep(poll)
 
 
 def create_scheduler(session_name: str, **kwargs: Any) -> SlurmScheduler:

@@ -16,10 +16,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from torchx.specs.api import _FALSE as _CFG_FALSE
-from torchx.specs.api import _TRUE as _CFG_TRUE
-from torchx.specs.api import AppDef, TorchXError, _suggest, _unwrap_optional
+from torchx.specs.appdef import AppDef
+from torchx.specs.errors import TorchXError
 from torchx.specs.file_linter import describe_type, parse_docstring, type_hints
+from torchx.util.suggest import suggest as _suggest
+from torchx.util.types import FALSE_WORDS as _CFG_FALSE
+from torchx.util.types import TRUE_WORDS as _CFG_TRUE
+from torchx.util.types import unwrap_optional as _unwrap_optional
 
 _TRUE = _CFG_TRUE | {"t"}  # component flags also take argparse-style `t`/`f`
 _FALSE = _CFG_FALSE | {"f"}

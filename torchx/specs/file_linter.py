@@ -14,7 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from torchx.specs.api import AppDef, _unwrap_optional
+from torchx.specs.appdef import AppDef
+from torchx.util.types import unwrap_optional as _unwrap_optional
 
 SCALARS: tuple[type, ...] = (str, int, float, bool)
 _SECTION_RE = re.compile(r"^(Args|Arguments|Parameters|Returns|Return|Raises|Yields|Examples?|Notes?|Usage|See Also|Attributes):\s*$")

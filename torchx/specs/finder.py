@@ -26,8 +26,10 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
-from torchx.specs.api import AppDef, TorchXError, _suggest
+from torchx.specs.appdef import AppDef
+from torchx.specs.errors import TorchXError
 from torchx.specs.file_linter import parse_docstring, validate
+from torchx.util.suggest import suggest as _suggest
 
 log = logging.getLogger(__name__)
 

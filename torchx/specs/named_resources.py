@@ -11,7 +11,9 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator, Mapping
 
-from torchx.specs.api import Resource, _suggest
+from torchx.specs.appdef import Resource
+from torchx.specs.errors import UserKeyError
+from torchx.util.suggest import suggest as _suggest
 
 Factory = Callable[[], Resource]
 
@@ -41,13 +43,13 @@ def _plugin_factories() -> dict[str, Factory]:
         try:
             module = importlib.import_module(module_name)
         except ImportError as e:
-            raise KeyError(
+            raise UserKeyError(
                 f"TORCHX_CUSTOM_NAMED_RESOURCES names `{module_name}`, which does not import"
                 f" ({e}); make it importable (on PYTHONPATH) or unset the variable"
             ) from None
         table = getattr(module, "NAMED_RESOURCES", None)
         if not isinstance(table, Mapping):
-            raise KeyError(
+            raise UserKeyError(
                 f"module `{module_name}` (TORCHX_CUSTOM_NAMED_RESOURCES) has no NAMED_RESOURCES"
                 " dict of name -> factory"
             )
@@ -80,7 +82,7 @@ def get_named_resource(name: str) -> Resource:
         factory = _find(name, plugins)
         if factory is None:
             known = list(_builtin_tables()) + list(plugins)
-            raise KeyError(
+            raise UserKeyError(
                 f"unknown named resource `{name}`" + _suggest(name, known, "named resources")
             )
     res = factory()

@@ -17,7 +17,8 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from torchx.specs.api import TorchXError, _suggest
+from torchx.specs.errors import TorchXError
+from torchx.util.suggest import suggest as _suggest
 
 log = logging.getLogger(__name__)
 

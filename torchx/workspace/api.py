@@ -1,6 +1,7 @@
 """Workspaces: ship a user's local directories with a role.
 
-A scheduler mixes in :py:class:`WorkspaceMixin` and the Runner calls
+A scheduler mixes in :py:class:`WorkspaceMixin` (before ``Scheduler`` in its bases, so the
+mixin's hooks override the Scheduler's defaults) and the Runner calls
 :py:meth:`WorkspaceMixin.build_workspaces` twice: with ``dryrun=True`` in ``dryrun()`` (decide
 the image each role will run and record what would be built, without side effects) and with
 ``dryrun=False`` in ``schedule()`` (build what is missing, push, and set ``role.image``).
@@ -77,6 +78,10 @@ class WorkspaceMixin(abc.ABC, Generic[T]):
     def workspace_opts(self) -> runopts:
         """Run options the workspace accepts (merged into the scheduler's)."""
         return runopts()
+
+    def builds_workspaces(self) -> bool:
+        """A scheduler with this mixin ships workspaces (see ``Scheduler.builds_workspaces``)."""
+        return True
 
     @abc.abstractmethod
     def caching_build_workspace_and_update_role(

@@ -60,7 +60,7 @@ def client() -> Iterator[Any]:
     c.close()
 
 
-def _remove_session_containers(client: Any) -> None:
+def remove_session_containers(client: Any) -> None:
     from torchx.schedulers.docker_scheduler import LABEL_SESSION
 
     for s in client.api.containers(all=True, filters={"label": f"{LABEL_SESSION}={SESSION}"}):
@@ -74,7 +74,7 @@ def sched(client: Any) -> Iterator[Any]:
 
     s = create_scheduler(SESSION, docker_client=client)
     yield s
-    _remove_session_containers(client)
+    remove_session_containers(client)
 
 
 @pytest.fixture
@@ -84,4 +84,4 @@ def runner(client: Any) -> Iterator[Any]:
 
     with get_runner(SESSION) as r:
         yield r
-    _remove_session_containers(client)
+    remove_session_containers(client)

@@ -54,7 +54,7 @@ def test_changed_workspace_shows_up_unchanged_is_not_rebuilt(
     app = cat_app("msg.txt", "secret.key")
     assert run_lines(runner, app, str(tmp_path)) == ["v1\n", "no secret.key\n"]
     assert "building workspace image" in capfd.readouterr().err
-    first = runner.dryrun(app, "local_docker", workspace=str(tmp_path))._app.roles[0].image
+    first = runner.dryrun(app, "local_docker", workspace=str(tmp_path)).app.roles[0].image
 
     assert run_lines(runner, app, str(tmp_path)) == ["v1\n", "no secret.key\n"]
     assert "building workspace image" not in capfd.readouterr().err  # unchanged: reused
@@ -63,7 +63,7 @@ def test_changed_workspace_shows_up_unchanged_is_not_rebuilt(
     assert run_lines(runner, app, str(tmp_path), {"quiet": True}) == ["v2\n", "no secret.key\n"]
     out = capfd.readouterr().err
     assert "building" not in out and "Step" not in out  # quiet
-    second = runner.dryrun(app, "local_docker", workspace=str(tmp_path))._app.roles[0].image
+    second = runner.dryrun(app, "local_docker", workspace=str(tmp_path)).app.roles[0].image
     assert first != second and client.images.get(first).id != client.images.get(second).id
 
 
@@ -77,13 +77,13 @@ def test_one_file_change_builds_one_small_layer_and_deletion_rebuilds_fully(
         (proj / f"{name}.txt").write_text(f"{name}1\n")
     app = cat_app("a.txt", "b.txt", "c.txt")
     assert run_lines(runner, app, str(proj)) == ["a1\n", "b1\n", "c1\n"]
-    full = runner.dryrun(app, "local_docker", workspace=str(proj))._app.roles[0].image
+    full = runner.dryrun(app, "local_docker", workspace=str(proj)).app.roles[0].image
     capfd.readouterr()
 
     (proj / "b.txt").write_text("b2\n")
     assert run_lines(runner, app, str(proj)) == ["a1\n", "b2\n", "c1\n"]
     assert "(incremental: 1 of 3 entries changed)" in capfd.readouterr().err
-    incr = runner.dryrun(app, "local_docker", workspace=str(proj))._app.roles[0].image
+    incr = runner.dryrun(app, "local_docker", workspace=str(proj)).app.roles[0].image
     layers = len(client.images.get(incr).history())
     assert layers == len(client.images.get(full).history()) + 1  # one small layer on top
 
@@ -95,13 +95,13 @@ def test_one_file_change_builds_one_small_layer_and_deletion_rebuilds_fully(
 def test_workspace_changed_after_dryrun_never_runs_stale(runner: Any, tmp_path: Path) -> None:
     (tmp_path / "msg.txt").write_text("at dryrun\n")
     info = runner.dryrun(cat_app("msg.txt"), "local_docker", workspace=str(tmp_path))
-    planned = info._app.roles[0].image
+    planned = info.app.roles[0].image
     assert "build torchx-workspace:" in repr(info)
     (tmp_path / "msg.txt").write_text("at schedule\n")
     handle = runner.schedule(info)
     assert runner.wait(handle, wait_interval=0.1).state == AppState.SUCCEEDED
     assert list(runner.log_lines(handle, "r", 0)) == ["at schedule\n"]
-    assert info._app.roles[0].image != planned
+    assert info.app.roles[0].image != planned
 
 
 def test_dockerfile_torchx_is_used(runner: Any, tmp_path: Path) -> None:

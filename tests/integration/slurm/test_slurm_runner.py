@@ -28,7 +28,7 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def workdir(sched: object, tmp_path: Path) -> Iterator[Path]:
+def workdir(slurm_env: Path, tmp_path: Path) -> Iterator[Path]:
     """The submit directory (cwd) holding train.py; jobs left behind are scancelled."""
     shutil.copy(REPO / "examples" / "train.py", tmp_path / "train.py")
     yield tmp_path

@@ -214,7 +214,7 @@ def test_wait_uses_the_scheduler_hook_instead_of_sleeping(
     def no_sleep(seconds: float) -> None:
         raise AssertionError(f"wait() slept {seconds} s instead of calling the scheduler's hook")
 
-    monkeypatch.setattr("torchx.runner.api.time.sleep", no_sleep)
+    monkeypatch.setattr("torchx.schedulers.api.time.sleep", no_sleep)
     final = runner.wait(h, wait_interval=3600)
     assert final is not None and final.state == AppState.SUCCEEDED
     waits = schedulers["HookedScheduler"].waits  # type: ignore[attr-defined]
@@ -224,7 +224,7 @@ def test_wait_uses_the_scheduler_hook_instead_of_sleeping(
 def test_wait_without_a_hook_polls_every_wait_interval(
         runner: Runner, monkeypatch: pytest.MonkeyPatch) -> None:
     slept: list[float] = []
-    monkeypatch.setattr("torchx.runner.api.time.sleep", slept.append)
+    monkeypatch.setattr("torchx.schedulers.api.time.sleep", slept.append)
     final = runner.wait(runner.run(app(), scheduler="fake"), wait_interval=7)
     assert final is not None and final.state == AppState.SUCCEEDED
     assert slept and set(slept) == {7}
@@ -299,3 +299,50 @@ def test_get_runner_knows_the_builtin_schedulers() -> None:
     with get_runner() as r:
         assert "local_cwd" in r.scheduler_backends()
         assert "log_dir" in r.scheduler_run_opts("local_cwd")
+
+
+class SpyScheduler(WorkspaceScheduler):
+    """Records the cfg mapping every hook of one run receives."""
+
+    def __init__(self, session_name: str, **kwargs: Any) -> None:
+        super().__init__(session_name, **kwargs)
+        self.cfgs: list[tuple[str, Mapping[str, CfgVal]]] = []
+
+    def _pre_build_validate(self, app: AppDef, scheduler: str, cfg: Mapping[str, CfgVal]) -> None:
+        self.cfgs.append(("pre_build_validate", cfg))
+
+    def _validate(self, app: AppDef, scheduler: str, cfg: Mapping[str, CfgVal]) -> None:
+        self.cfgs.append(("validate", cfg))
+
+    def build_workspaces(self, roles: list[Role], cfg: Mapping[str, CfgVal],
+                         dryrun: bool = False) -> None:
+        self.cfgs.append((f"build_workspaces(dryrun={dryrun})", cfg))
+        super().build_workspaces(roles, cfg, dryrun)
+
+    def _submit_dryrun(self, app: AppDef, cfg: Mapping[str, CfgVal]) -> AppDryRunInfo[Any]:
+        self.cfgs.append(("_submit_dryrun", cfg))
+        return super()._submit_dryrun(app, cfg)
+
+    def schedule(self, dryrun_info: AppDryRunInfo[Any]) -> str:
+        self.cfgs.append(("schedule", dryrun_info.cfg))
+        return super().schedule(dryrun_info)
+
+
+def test_cfg_is_resolved_once_and_every_hook_sees_that_mapping(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("TORCHXCONFIG", raising=False)
+    (tmp_path / ".torchxconfig").write_text("[spy]\npriority = 3\n")
+    spy: list[SpyScheduler] = []
+    with Runner("s", {"spy": lambda session, **kw: spy.append(SpyScheduler(session)) or spy[-1]}
+                ) as r:
+        info = r.dryrun(app(), scheduler="spy", cfg={"queue": "q"}, workspace="/proj")
+        r.schedule(info)
+    hooks = [name for name, _ in spy[0].cfgs]
+    assert hooks == ["pre_build_validate", "build_workspaces(dryrun=True)", "validate",
+                     "_submit_dryrun", "build_workspaces(dryrun=False)", "schedule"]
+    first = spy[0].cfgs[0][1]
+    assert all(cfg is first for _, cfg in spy[0].cfgs), "a hook got a different mapping"
+    assert dict(first) == {"queue": "q", "priority": 3}  # resolved: file value typed, defaults in
+    assert info.cfg is first and info.scheduler == "spy" and info.app is not None

@@ -83,8 +83,8 @@ def test_submit_dryrun_resolves_cfg_and_runs_pre_proc() -> None:
     info = s.submit_dryrun(app, {"need": "x"})
     assert info.request["cfg"] == {"queue": "q0", "need": "x", "image_repo": None}
     assert info.request["pre_proc"] == [("r1", "mini"), ("r2", "mini")]
-    assert info._app is app and info._scheduler == "mini"
-    assert info._cfg == {"queue": "q0", "need": "x", "image_repo": None}
+    assert info.app is app and info.scheduler == "mini"
+    assert info.cfg == {"queue": "q0", "need": "x", "image_repo": None}
     with pytest.raises(InvalidRunConfigException, match="required run option `need`"):
         s.submit_dryrun(app, {})
     with pytest.raises(InvalidRunConfigException, match="Did you mean `queue`"):

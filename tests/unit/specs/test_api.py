@@ -181,7 +181,7 @@ class _MoreOpts(_MyOpts):
 
 
 def test_structured_opts_source_is_parsed_once_per_class(monkeypatch: pytest.MonkeyPatch) -> None:
-    from torchx.specs import api
+    from torchx.specs import structured as api
 
     reads: list[str] = []
     real = api._class_tree
@@ -204,7 +204,7 @@ def test_structured_opts_source_is_parsed_once_per_class(monkeypatch: pytest.Mon
 def test_structured_opts_top_level_class_is_cut_from_its_file(monkeypatch: pytest.MonkeyPatch) -> None:
     import inspect
 
-    from torchx.specs import api
+    from torchx.specs import structured as api
 
     def no_inspect(obj: Any) -> str:
         raise AssertionError("the whole module was parsed")

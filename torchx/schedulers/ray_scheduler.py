@@ -187,8 +187,8 @@ class RayJob:
                          f" max_retries {r.max_retries} ({r.retry_policy}), cwd"
                          f" {r.cwd or '.'}")
             for x in r.replicas:
-                env = " ".join(f"{k}={q(v)}" for k, v in sorted(x.env.items()))
-                lines.append(f"  {r.name}[{x.id}]: {env} {' '.join(q(a) for a in x.argv)}")
+                words = [f"{k}={q(v)}" for k, v in sorted(x.env.items())]
+                lines.append(f"  {r.name}[{x.id}]: {' '.join(words + [q(a) for a in x.argv])}")
         return "\n".join(lines) + "\n"
 
     def __str__(self) -> str:
@@ -516,9 +516,10 @@ class RayScheduler(Scheduler[Mapping[str, CfgVal]]):
                          self.session_name, reqs, opts.requirements)
         return AppDryRunInfo(job, repr)
 
-    def build_workspaces(self, roles: list[Any], cfg: Mapping[str, CfgVal], dryrun: bool) -> None:
-        """Runner hook: accepting it makes the Runner set ``role.workspace``; the copy itself
-        happens in :py:meth:`schedule` (into a temporary directory, never in place)."""
+    def builds_workspaces(self) -> bool:
+        """True: the Runner sets ``role.workspace``; the copy itself happens in
+        :py:meth:`schedule` (into a temporary directory, never in place)."""
+        return True
 
     def schedule(self, dryrun_info: AppDryRunInfo[RayJob]) -> str:
         from torchx.workspace.dir_workspace import copy_workspace  # honours .torchxignore

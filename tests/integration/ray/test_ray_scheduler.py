@@ -1,4 +1,5 @@
-"""The ray scheduler against a real single-node Ray cluster (``scripts/backends/ray.sh``).
+"""The ray scheduler against a real single-node Ray cluster (``scripts/backends/ray.sh``): the
+scheduler contract, then what is specific to Ray.
 
 Ray jobs start slowly on a loaded 2-core machine (runtime env, driver, one worker per replica),
 so every wait is a generous deadline, never a timed assert.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -19,12 +21,47 @@ from typing import Any
 
 import pytest
 
-from tests.integration.ray.conftest import SESSION, TrackingScheduler, app
+from tests.backends import require
+from tests.contract import SchedulerContract
+from tests.integration.ray.conftest import SESSION, TrackingScheduler, app, ray_address
 from torchx import specs
 from torchx.schedulers.api import Stream
-from torchx.specs import AppState
+from torchx.specs import AppState, CfgVal
 
 pytestmark = pytest.mark.timeout(400)
+
+
+class TestRayContract(SchedulerContract):
+    backend = "ray"
+    image = "contract-image:latest"  # not a local directory: nothing of the disk is shipped
+    timeout = 240.0  # a Ray job sets up its runtime env and starts a worker per replica
+    poll = 0.5
+    cannot: dict[str, str] = {}  # ray does everything the contract asks
+
+    @property
+    def address(self) -> str:
+        url, _ = ray_address()
+        return url or "http://127.0.0.1:8265"
+
+    @property
+    def unknown_app_id(self) -> str:  # type: ignore[override]
+        return self.address.split("://", 1)[1] + "-contract-no-such-app-0"
+
+    def require_backend(self) -> None:
+        url, why = ray_address()
+        require("ray", url is not None, why)
+
+    def prepare(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.chdir(tmp_path)
+        monkeypatch.delenv("RAY_ADDRESS", raising=False)
+
+    def run_cfg(self) -> dict[str, CfgVal]:
+        return {"dashboard_address": self.address}
+
+    def normalize_dryrun(self, text: str, tmp_path: Path) -> str:
+        host = self.address.split("://", 1)[1]
+        text = re.sub(r"contract-golden-[0-9a-f]{8}", "contract-golden-<id>", text)
+        return super().normalize_dryrun(text.replace(host, "<dashboard>"), tmp_path)
 
 
 def procs_with(mark: str) -> list[int]:

@@ -55,17 +55,21 @@ from torchx.schedulers.api import (
     Stream,
     filter_regex,
 )
+from torchx.schedulers.ray_status import (
+    DRIVER_STATES,
+    JOB_STATES,
+    describe_job,
+    parse_index,
+    role_to_json,
+)
 from torchx.specs.api import (
-    NONE,
     AppDef,
     AppDryRunInfo,
     AppState,
     CfgVal,
-    ReplicaStatus,
     Resource,
     RetryPolicy,
     Role,
-    RoleStatus,
     StructuredOpts,
     TorchXError,
     UnknownAppException,
@@ -83,18 +87,7 @@ HTTP_TIMEOUT_S = 30.0
 _HERE = os.path.dirname(os.path.abspath(__file__))
 
 # --------------------------------------------------------------------------- states
-
-JOB_STATES: dict[str, AppState] = {
-    "PENDING": AppState.PENDING,  # runtime env (working_dir, pip) being set up
-    "RUNNING": AppState.RUNNING,  # the driver runs; its state.json says more
-    "STOPPED": AppState.CANCELLED,
-    "SUCCEEDED": AppState.SUCCEEDED,
-    "FAILED": AppState.FAILED,
-}
-"""Ray job status -> app state (before the driver reports; it is the finer source after)."""
-
-DRIVER_STATES: dict[str, AppState] = {s.name: s for s in AppState}
-
+# (the tables and the parsing of what Ray and the driver report live in ray_status)
 
 class RaySchedulerError(TorchXError):
     """The Ray cluster refused or could not be reached."""
@@ -175,8 +168,8 @@ class RayJob:
                  f"#   submission_id: {self.submission_id}",
                  f"#   entrypoint: {ENTRYPOINT}  (torchx_ray/: driver, supervisor, job.json)"]
         for src, sub, dst in self.dirs:
-            lines.append(f"#   working_dir {os.path.join(dst, sub)}: copy of {src} (honours"
-                         " .torchxignore)")
+            where = f"{dst}/{sub}" if sub else dst
+            lines.append(f"#   working_dir {where}: copy of {src} (honours .torchxignore)")
         if self.requirements_file:
             lines.append(f"#   pip: {len(self.requirements or [])} package(s) from"
                          f" {self.requirements_file}")
@@ -279,30 +272,6 @@ def bundle(resource: Resource) -> dict[str, float]:
     return out
 
 
-def role_to_json(role: Role) -> dict[str, Any]:
-    return {
-        "name": role.name, "image": role.image, "entrypoint": role.entrypoint,
-        "args": list(role.args), "env": dict(role.env), "num_replicas": role.num_replicas,
-        "max_retries": role.max_retries, "retry_policy": RetryPolicy(role.retry_policy).value,
-        "resource": {"cpu": role.resource.cpu, "gpu": role.resource.gpu,
-                     "memMB": role.resource.memMB},
-        "port_map": dict(role.port_map),
-    }
-
-
-def role_from_json(d: Mapping[str, Any]) -> Role:
-    res = d.get("resource") or {}
-    return Role(
-        name=d["name"], image=d.get("image", ""), entrypoint=d.get("entrypoint", ""),
-        args=list(d.get("args", [])), env=dict(d.get("env", {})),
-        num_replicas=int(d.get("num_replicas", 1)), max_retries=int(d.get("max_retries", 0)),
-        retry_policy=RetryPolicy(d.get("retry_policy", "APPLICATION")),
-        resource=Resource(cpu=res.get("cpu", -1), gpu=res.get("gpu", -1),
-                          memMB=res.get("memMB", -1)),
-        port_map=dict(d.get("port_map", {})),
-    )
-
-
 def app_to_job(app: AppDef, address: str, submission_id: str, session_name: str,
                requirements: list[str] | None = None,
                requirements_file: str | None = None) -> RayJob:
@@ -354,64 +323,6 @@ def read_requirements(path: str) -> list[str]:
             f"cannot read requirements file `{path}`: {e.strerror}; pass an existing file"
             " with -cfg requirements=PATH") from None
     return [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
-
-
-def _replica_state(name: str, app: AppState) -> AppState:
-    state = DRIVER_STATES.get(name, AppState.UNKNOWN)
-    if app.is_terminal() and not state.is_terminal():
-        return AppState.CANCELLED if app == AppState.CANCELLED else AppState.FAILED
-    return state
-
-
-def describe_job(app_id: str, job: Mapping[str, Any], state: Mapping[str, Any] | None,
-                 url: str) -> DescribeAppResponse:
-    """The app as a Ray job's details and its driver's ``state.json`` (None before it runs)."""
-    meta = job.get("metadata") or {}
-    roles = [role_from_json(r) for r in json.loads(meta.get("torchx_roles") or "[]")]
-    jstate = JOB_STATES.get(str(job.get("status")), AppState.UNKNOWN)
-    msg = str(job.get("message") or "")
-    dstate = DRIVER_STATES.get(str((state or {}).get("state")), AppState.UNKNOWN)
-    if state is not None and (dstate.is_terminal() or not jstate.is_terminal()):
-        app_state = dstate  # the driver's word, unless the job ended without it saying so
-        msg = str(state.get("msg") or "")
-    elif jstate == AppState.RUNNING and roles:
-        app_state = AppState.PENDING  # the driver is starting
-    else:
-        app_state = jstate
-        if jstate == AppState.FAILED:
-            first = msg.strip().splitlines()[0] if msg.strip() else "no message"
-            first = first.split(", last available logs")[0]
-            msg = (f"the Ray job failed: {first} (its driver's output: `ray job logs"
-                   f" {job.get('submission_id')}`)")
-    statuses: dict[str, RoleStatus] = {r.name: RoleStatus(r.name) for r in roles}
-    if state is not None:
-        for rep in state.get("replicas", []):
-            statuses.setdefault(rep["role"], RoleStatus(rep["role"])).replicas.append(
-                ReplicaStatus(int(rep["id"]), _replica_state(rep["state"], app_state),
-                              rep["role"], rep.get("node_ip") or "",
-                              str(rep.get("structured_error_msg") or NONE)))
-    else:
-        for r in roles:
-            rs = AppState.PENDING if not app_state.is_terminal() else _replica_state(
-                "PENDING", app_state)
-            statuses[r.name].replicas = [ReplicaStatus(k, rs, r.name, "")
-                                         for k in range(r.num_replicas)]
-    return DescribeAppResponse(
-        app_id=app_id, state=app_state,
-        num_restarts=int((state or {}).get("num_restarts", 0)), msg=msg,
-        structured_error_msg=str((state or {}).get("structured_error_msg") or NONE),
-        ui_url=f"{url}/#/jobs/{job.get('submission_id')}",
-        roles_statuses=list(statuses.values()), roles=roles,
-    )
-
-
-def parse_index(data: bytes) -> list[tuple[int, int]]:
-    out = []
-    for line in data.split(b"\n"):
-        ms, _, off = line.partition(b" ")
-        if off:
-            out.append((int(ms), int(off)))
-    return out
 
 
 # --------------------------------------------------------------------------- I/O seam

@@ -370,6 +370,14 @@ class RayHTTP:
     def delete(self, sid: str) -> None:
         self._request("DELETE", f"/api/jobs/{urllib.parse.quote(sid)}")
 
+    def supervisor_alive(self, sid: str) -> bool:
+        """Whether Ray's JobSupervisor actor of the job still lives (state API)."""
+        q = urllib.parse.urlencode({"filter_keys": "name", "filter_predicates": "=",
+                                    "filter_values": f"_ray_internal_job_actor_{sid}"})
+        data = json.loads(self._request("GET", f"/api/v0/actors?{q}") or b"{}")
+        actors = ((data.get("data") or {}).get("result") or {}).get("result") or []
+        return any(a.get("state") != "DEAD" for a in actors)
+
     def read_file(self, node_id: str, filename: str) -> bytes | None:
         """A file under a node's Ray log directory; None when absent."""
         q = urllib.parse.urlencode({"node_id": node_id, "filename": filename, "lines": -1,
@@ -532,7 +540,17 @@ class RayScheduler(Scheduler[Mapping[str, CfgVal]]):
                     f"Ray did not stop `{app_id}` within 60 s; try `torchx delete` again")
             time.sleep(0.25)
             job = http.job(sid) or {}
+        # Ray's job monitor writes FAILED again if the job is deleted before it has seen the
+        # job's supervisor actor exit (a ghost entry): wait for that, then delete; re-delete a
+        # ghost that still appears
+        while http.supervisor_alive(sid) and time.monotonic() < deadline:
+            time.sleep(0.25)
+        time.sleep(1.2)  # the monitor looks once a second
         http.delete(sid)
+        for _ in range(4):
+            time.sleep(0.5)
+            if http.job(sid) is not None:
+                http.delete(sid)
 
     # ---- logs
 

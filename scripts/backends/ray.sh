@@ -25,50 +25,67 @@ alive() {  # the recorded cluster is up: its session leader lives and the dashbo
 }
 
 session_pids() {  # pids of processes in session $1 and all their descendants
-  python3 - "$1" <<'PY'
-import os, sys
-sid = int(sys.argv[1])
-ppid, members = {}, set()
-for p in os.listdir("/proc"):
-    if not p.isdigit():
-        continue
-    try:
-        with open(f"/proc/{p}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except OSError:
-        continue
-    ppid[int(p)] = int(fields[1])
-    if int(fields[3]) == sid:
-        members.add(int(p))
-changed = True
-while changed:
-    changed = False
-    for pid, parent in ppid.items():
-        if parent in members and pid not in members:
-            members.add(pid)
-            changed = True
-print(" ".join(map(str, sorted(members))))
+  procs "$1" list
+}
+
+procs() {  # procs SID list|stop: list, or stop (SIGTERM, 3 s, SIGKILL), session SID's processes
+  python3 - "$@" <<'PY'
+import os, signal, sys, time
+sid, action = int(sys.argv[1]), sys.argv[2]
+
+def members():
+    ppid, out = {}, set()
+    for p in os.listdir("/proc"):
+        if not p.isdigit():
+            continue
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] == "Z":
+            continue
+        ppid[int(p)] = int(fields[1])
+        if int(fields[3]) == sid:
+            out.add(int(p))
+    grew = True
+    while grew:  # and their descendants (workers, job drivers in sessions of their own)
+        grew = False
+        for pid, parent in ppid.items():
+            if parent in out and pid not in out:
+                out.add(pid)
+                grew = True
+    return out
+
+if action == "list":
+    print(" ".join(map(str, sorted(members()))))
+    sys.exit(0)
+sig, deadline = signal.SIGTERM, time.monotonic() + 3
+while True:
+    pids = members()
+    if not pids:
+        break
+    if sig == signal.SIGTERM and time.monotonic() > deadline:
+        sig = signal.SIGKILL
+    for pid in pids:
+        try:
+            os.kill(pid, sig)
+        except OSError:
+            pass
+    time.sleep(0.1)
 PY
 }
 
 stop() {
   [ -f "$STATE/sid" ] || return 0
-  local sid pids
-  sid=$(cat "$STATE/sid")
-  pids=$(session_pids "$sid")
-  [ -n "$pids" ] && kill $pids 2>/dev/null || true
-  for _ in $(seq 30); do
-    pids=$(session_pids "$sid"); [ -z "$pids" ] && break; sleep 0.1
-  done
-  pids=$(session_pids "$sid")
-  [ -n "$pids" ] && kill -9 $pids 2>/dev/null || true
+  procs "$(cat "$STATE/sid")" stop
   rm -f "$STATE/sid" "$STATE/env"
   echo "ray.sh: stopped" >&2
 }
 
 install() {
   [ -x "$VENV/bin/python" ] || bash scripts/setup
-  "$VENV/bin/python" -c 'import ray, ray.dashboard, aiohttp' 2>/dev/null && return 0
+  [ -x "$VENV/bin/ray" ] && "$VENV/bin/python" -c 'import ray.dashboard, aiohttp' 2>/dev/null && return 0
   echo "ray.sh: installing ray[default] into $VENV" >&2
   "$VENV/bin/pip" install -q --disable-pip-version-check 'ray[default]>=2.9'
 }
@@ -80,6 +97,7 @@ held, out = [], []
 for want in map(int, sys.argv[1:]):
     for port in ([want, 0] if want else [0]):
         s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as servers do: TIME_WAIT is free
         try:
             s.bind(("", port))
         except OSError:
@@ -95,8 +113,8 @@ PY
 }
 
 start() {
-  install
   if alive; then return 0; fi
+  install
   stop  # a recorded cluster that no longer answers
   mkdir -p "$STATE"
   local gcs dash client nm om agent agent_grpc metrics renv

@@ -87,6 +87,10 @@ def describe_job(app_id: str, job: Mapping[str, Any], state: Mapping[str, Any] |
             first = first.split(", last available logs")[0]
             msg = (f"the Ray job failed: {first} (its driver's output: `ray job logs"
                    f" {job.get('submission_id')}`)")
+    codes = [f"{rep['role']}[{rep['id']}] {rep['exit_code']}" for rep in
+             (state or {}).get("replicas", []) if rep.get("exit_code") not in (None, 0)]
+    if codes and app_state in (AppState.FAILED, AppState.CANCELLED):
+        msg += f" (exit codes: {', '.join(codes)})"
     statuses: dict[str, RoleStatus] = {r.name: RoleStatus(r.name) for r in roles}
     if state is not None:
         for rep in state.get("replicas", []):

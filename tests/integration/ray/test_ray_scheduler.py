@@ -356,3 +356,19 @@ def test_cli_run_status_log_and_bad_dashboard(sched: TrackingScheduler, tmp_path
     assert bad.returncode != 0
     assert "cannot reach the Ray dashboard at http://127.0.0.1:1" in bad.stderr
     assert "Traceback" not in bad.stderr and len(bad.stderr.strip().splitlines()) == 1, bad.stderr
+
+
+def test_requirements_are_pip_installed_for_the_job(sched: TrackingScheduler,
+                                                     tmp_path: Path) -> None:
+    """``requirements`` becomes the job's pip runtime env, and replicas run its Python."""
+    probe = subprocess.run([sys.executable, "-c", "import tabulate"], capture_output=True)
+    assert probe.returncode != 0, "tabulate is installed here: pick a package the venv lacks"
+    (tmp_path / "requirements.txt").write_text("tabulate\n")
+    role = specs.Role("r", image=str(tmp_path), entrypoint="python",
+                      args=["-c", "import tabulate; print('tabulate', tabulate.__name__)"],
+                      resource=specs.Resource(cpu=1, gpu=0, memMB=64))
+    app_id = sched.run_app(specs.AppDef("pip", roles=[role]),
+                           requirements=str(tmp_path / "requirements.txt"))
+    d = sched.wait(app_id, timeout=300)
+    assert d.state == AppState.SUCCEEDED, d.msg
+    assert lines(sched, app_id) == ["tabulate tabulate"]

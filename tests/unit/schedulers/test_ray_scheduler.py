@@ -159,8 +159,11 @@ def test_describe_trusts_the_driver_while_it_reports() -> None:
     assert (d.state, _states(d), d.num_restarts) == (
         AppState.RUNNING, [AppState.RUNNING, AppState.SUCCEEDED], 1)
     assert d.roles_statuses[0].replicas[0].hostname == "10.0.0.1"
-    d = describe_job("h:1-a-1", _job("RUNNING"), _state("FAILED", "FAILED", "CANCELLED"), "u")
-    assert (d.state, d.msg) == (AppState.FAILED, "driver says FAILED")
+    failed = _state("FAILED", "FAILED", "CANCELLED")
+    failed["replicas"][0]["exit_code"] = 3  # type: ignore[index]
+    failed["replicas"][1]["exit_code"] = -15  # type: ignore[index]
+    d = describe_job("h:1-a-1", _job("RUNNING"), failed, "u")
+    assert (d.state, d.msg) == (AppState.FAILED, "driver says FAILED (exit codes: r[0] 3, r[1] -15)")
 
 
 def test_a_job_that_ended_without_its_driver_saying_so() -> None:

@@ -250,6 +250,28 @@ class Driver:
         self.dir = os.path.join(logs_dir(), "torchx", self.sid)
         os.makedirs(self.dir, exist_ok=True)
         self.rank0: dict[int, tuple[str, int]] = {}
+        self.dashboard: str | None = None
+        self.checked = 0.0
+
+    def check_job(self) -> None:
+        """Cancel when Ray has stopped or deleted this job without signalling the driver (a
+        stop while the job was still PENDING can be lost, and the entrypoint then runs)."""
+        if not self.dashboard or time.monotonic() - self.checked < 2.0:
+            return
+        import urllib.error
+        import urllib.request
+
+        self.checked = time.monotonic()
+        url = f"{self.dashboard}/api/jobs/{self.sid}"
+        try:
+            with urllib.request.urlopen(url, timeout=5) as r:
+                gone = json.load(r).get("status") == "STOPPED"
+        except urllib.error.HTTPError as e:
+            gone = e.code == 404
+        except (OSError, ValueError):
+            gone = False  # the dashboard is not reachable from here: rely on the signal
+        if gone:
+            self.cancel.set()
 
     def write_state(self) -> None:
         write_json_atomic(os.path.join(self.dir, "state.json"), {
@@ -270,6 +292,9 @@ class Driver:
         pg = placement_group(bundles, strategy=self.job.get("placement_strategy", "SPREAD"))
         ready = pg.ready()
         while not self.cancel.is_set():
+            self.check_job()
+            if self.cancel.is_set():
+                break
             done, _ = ray.wait([ready], timeout=1.0)
             if done:
                 return pg
@@ -372,7 +397,8 @@ class Driver:
     def run(self) -> int:
         ray = _ray()
         self.write_state()
-        pg = self.reserve()
+        self.check_job()
+        pg = self.reserve() if not self.cancel.is_set() else None
         if pg is None:
             return self.cancelled()
         self.msg = ""
@@ -390,6 +416,7 @@ class Driver:
             refs = {r.ref: r for r in self.replicas if r.ref is not None}
             if not refs:
                 break
+            self.check_job()
             done, _ = ray.wait(list(refs), num_returns=1, timeout=0.5)
             for ref in done:
                 r = refs[ref]
@@ -427,8 +454,10 @@ def main() -> int:
     with open(os.path.join(HERE, "job.json")) as f:
         job = json.load(f)
     ray = _ray()
-    ray.init(log_to_driver=False)
+    ctx = ray.init(log_to_driver=False)
     driver = Driver(job)
+    url = str(getattr(ctx, "dashboard_url", "") or "")
+    driver.dashboard = (url if "://" in url else f"http://{url}") if url else None
 
     def on_signal(signum: int, frame: object) -> None:
         driver.cancel.set()

@@ -22,7 +22,7 @@ print(json.dumps(sorted(set(sys.modules) - before)), file=sys.stderr)
 
 # every module `torchx --help` may add beyond `python -I -c pass`: pinned, so a new import fails
 _ALLOWED = {
-    "torchx", "torchx.cli", "torchx.cli.main",
+    "torchx", "torchx.cli", "torchx.cli.main", "torchx.cli.commands",
     "argparse", "gettext", "locale", "_locale", "textwrap",
     # argparse -> shutil (terminal width) and what shutil imports
     "shutil", "fnmatch", "errno", "zlib", "bz2", "_bz2", "lzma", "_lzma", "_compression",

@@ -106,7 +106,8 @@ def _local_handles() -> list[str]:
 
 def candidates(words: list[str], cur: str) -> list[str]:
     """Candidates for ``cur`` after ``torchx <words...>``."""
-    from torchx.cli.main import LOG_LEVELS, _command_name, command_names, load_command
+    from torchx.cli.commands import LOG_LEVELS, command_names, load_command
+    from torchx.cli.commands import command_name as _command_name
 
     name = _command_name(words)
     if name is None:

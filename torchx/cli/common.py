@@ -9,10 +9,10 @@ import time
 from datetime import datetime, timedelta
 from typing import Any
 
-from torchx.specs.api import TorchXError
+from torchx.specs import errors as specs_errors
 
 
-class UsageError(TorchXError):
+class UsageError(specs_errors.UsageError):
     """The command line is wrong (exit code 2)."""
 
 

@@ -5,7 +5,8 @@ command, the ``torchx.cli.cmds`` entry points are read (a plugin with a builtin'
 replaces it) and only the chosen command's module is imported.
 
 Exit codes: 0 success; 1 a waited-for job did not succeed, an app is missing, or the backend
-failed; 2 usage errors (bad command, option, component, scheduler, handle or config).
+failed; 2 usage errors (bad command, option, component, scheduler, handle or config). Each error
+class carries its code (``TorchXError.exit_code``); :py:func:`exit_code` reads it.
 Every error is one line on stderr naming the fix; ``--log_level DEBUG`` adds the traceback.
 """
 
@@ -14,35 +15,12 @@ from __future__ import annotations
 import argparse
 import sys
 
+from torchx.cli.commands import BUILTIN_CMDS, LOG_LEVELS, command_names, load_command
+from torchx.cli.commands import command_name as _command_name
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs startup time; annotations are strings here
     from typing import Any, NoReturn
-
-BUILTIN_CMDS: dict[str, tuple[str, str]] = {
-    "builtins": ("torchx.cli.cmd_builtins:CmdBuiltins", "list the builtin components"),
-    "cancel": ("torchx.cli.cmd_cancel:CmdCancel", "cancel a job"),
-    "completion": ("torchx.cli.cmd_completion:CmdCompletion", "print a shell completion script"),
-    "configure": ("torchx.cli.cmd_configure:CmdConfigure", "write a starter .torchxconfig"),
-    "delete": ("torchx.cli.cmd_delete:CmdDelete", "cancel a job and remove it from the scheduler"),
-    "describe": ("torchx.cli.cmd_describe:CmdDescribe", "show the AppDef of a job"),
-    "list": ("torchx.cli.cmd_list:CmdList", "list jobs (handle, name, state, age)"),
-    "log": ("torchx.cli.cmd_log:CmdLog", "print or follow a job's log lines"),
-    "run": ("torchx.cli.cmd_run:CmdRun", "run a component on a scheduler"),
-    "runopts": ("torchx.cli.cmd_runopts:CmdRunopts", "show the run options of schedulers"),
-    "status": ("torchx.cli.cmd_status:CmdStatus", "show the status of a job"),
-    "tracker": ("torchx.cli.cmd_tracker:CmdTracker", "query tracked runs, metadata, artifacts"),
-}
-"""Builtin command -> (``module:Class``, one-line help). Modules are imported on use."""
-
-LOG_LEVELS = ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
-
-# error class names (anywhere in the MRO) that are the user's input, not the backend: exit 2
-_USAGE_ERRORS = frozenset({
-    "InvalidRunConfigException", "MalformedAppHandleException", "UnknownSchedulerException",
-    "ComponentNotFoundException", "ComponentValidationException", "ComponentArgsError",
-    "UnknownTrackerException", "ConfigError", "UsageError", "KeyError", "ValueError",
-})
-
 
 class _Parser(argparse.ArgumentParser):
     """argparse that reports a usage error as one line and exits 2."""
@@ -50,19 +28,6 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         sys.stderr.write(f"torchx: error: {message} (see `{self.prog} --help`)\n")
         sys.exit(2)
-
-
-def _command_name(argv: list[str]) -> str | None:
-    """The first token that is not a top-level option (or an option's value)."""
-    skip = False
-    for tok in argv:
-        if skip:
-            skip = False
-        elif tok == "--log_level":
-            skip = True
-        elif not tok.startswith("-"):
-            return tok
-    return None
 
 
 def _top_parser() -> tuple[_Parser, Any]:
@@ -82,26 +47,6 @@ def _top_parser() -> tuple[_Parser, Any]:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     return parser, sub
-
-
-def load_command(name: str) -> Any:
-    """The SubCommand instance for ``name`` (a plugin first); None if there is none."""
-    from torchx.util.entrypoints import load
-
-    cls = load("torchx.cli.cmds", name)
-    if cls is None and name in BUILTIN_CMDS:
-        import importlib
-
-        module, _, attr = BUILTIN_CMDS[name][0].partition(":")
-        cls = getattr(importlib.import_module(module), attr)
-    return cls() if cls is not None else None
-
-
-def command_names() -> list[str]:
-    """Every command name: builtins and plugins (reads entry points)."""
-    from torchx.util.entrypoints import entry_points
-
-    return sorted(set(BUILTIN_CMDS) | set(entry_points("torchx.cli.cmds")))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -151,28 +96,41 @@ def run_cli(argv: list[str]) -> int:
     return 0
 
 
+def exit_code(e: BaseException) -> int | None:
+    """The exit code an error ends ``torchx`` with; None for a bug (an internal error).
+
+    A TorchXError carries its own (``exit_code``: 2 for the user's input, 1 otherwise). A bare
+    ValueError/KeyError is a component or plugin rejecting its arguments: 2. An OSError: 1.
+    """
+    from torchx.specs.errors import TorchXError
+
+    if isinstance(e, TorchXError):
+        return e.exit_code
+    if type(e) is KeyError and (not e.args or " " not in str(e.args[0])):
+        return None  # a bare missing key is a bug, not a message
+    if isinstance(e, (ValueError, KeyError)):
+        return 2
+    if isinstance(e, OSError):
+        return 1
+    return None
+
+
 def _report(e: BaseException, debug: bool) -> int:
     if debug:
         import traceback
 
         traceback.print_exc()
-    names = {c.__name__ for c in type(e).__mro__}
     if isinstance(e, KeyError) and e.args:
         msg = str(e.args[0])
     else:
         msg = str(e) or type(e).__name__
     msg = "; ".join(line.strip() for line in msg.splitlines() if line.strip())
-    if type(e) is KeyError and " " not in msg:  # a bare missing key is a bug, not a message
-        names, msg = set(), repr(msg)
-    if "TorchXError" in names or names & _USAGE_ERRORS:
-        code = 2 if names & _USAGE_ERRORS else 1
-        if "UnknownAppException" in names or "AppStatusError" in names:
-            code = 1
+    code = exit_code(e)
+    if code is not None:
         sys.stderr.write(f"torchx: error: {msg}\n")
         return code
-    if isinstance(e, OSError):
-        sys.stderr.write(f"torchx: error: {msg}\n")
-        return 1
+    if type(e) is KeyError:
+        msg = repr(msg)
     hint = "" if debug else " (rerun with `torchx --log_level DEBUG ...` for the traceback)"
     sys.stderr.write(f"torchx: internal error: {type(e).__name__}: {msg}{hint}\n")
     return 1

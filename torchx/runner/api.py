@@ -163,8 +163,9 @@ class Runner:
         merged: dict[str, CfgVal] = dict(cfg or {})
         from torchx.runner import config
 
-        config.apply(scheduler, merged, opts=sched.run_opts())
-        resolved = sched.resolve_cfg(merged)  # once: this mapping reaches every hook below
+        opts = sched.run_opts()
+        config.apply(scheduler, merged, opts=opts)
+        resolved = sched.resolve_cfg(merged, opts)  # once: this mapping reaches every hook below
         # the role's own env may override tracker settings, never this run's identity (an
         # AppDef from describe() carries the previous run's)
         ids = {"TORCHX_JOB_ID": make_app_handle(scheduler, self._name, macros.app_id)}

@@ -117,12 +117,15 @@ class Scheduler(abc.ABC, Generic[T]):
         """Run options of the workspace this scheduler builds (none by default)."""
         return runopts()
 
-    def resolve_cfg(self, cfg: Mapping[str, CfgVal] | None) -> ResolvedCfg:
-        """``cfg`` checked against :py:meth:`run_opts`: defaults, types, aliases, unknown keys
-        (with a suggestion). A ResolvedCfg is returned as it is."""
+    def resolve_cfg(self, cfg: Mapping[str, CfgVal] | None,
+                    opts: runopts | None = None) -> ResolvedCfg:
+        """``cfg`` checked against :py:meth:`run_opts` (or ``opts``, a table the caller already
+        built from it): defaults, types, aliases, unknown keys (with a suggestion). A ResolvedCfg
+        is returned as it is."""
         if isinstance(cfg, ResolvedCfg):
             return cfg
-        return self.run_opts().resolve(dict(cfg) if isinstance(cfg, Mapping) else {})
+        table = opts if opts is not None else self.run_opts()
+        return table.resolve(dict(cfg) if isinstance(cfg, Mapping) else {})
 
     # ---- submitting
 

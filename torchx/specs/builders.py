@@ -32,6 +32,8 @@ _EMPTY = inspect.Parameter.empty
 class ComponentArgsError(TorchXError, ValueError):
     """A component was given arguments it cannot take (unknown, missing or ill-typed)."""
 
+    exit_code = 2
+
 
 def _to_bool(val: str) -> bool:
     s = val.strip().lower()

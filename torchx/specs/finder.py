@@ -40,9 +40,13 @@ ENTRY_POINT_GROUP = "torchx.components"
 class ComponentNotFoundException(TorchXError):
     """No component has this name (the message suggests the closest ones)."""
 
+    exit_code = 2
+
 
 class ComponentValidationException(TorchXError):
     """The component exists but is not a valid component (the message lists what to fix)."""
+
+    exit_code = 2
 
 
 @dataclass

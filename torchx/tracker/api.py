@@ -38,6 +38,8 @@ TrackerFactory = Callable[[str | None], "TrackerBase"]
 class UnknownTrackerException(TorchXError):
     """No tracker factory is registered under a name."""
 
+    exit_code = 2
+
 
 @dataclass
 class TrackerArtifact:
@@ -111,7 +113,7 @@ def tracker_config() -> dict[str, str | None]:
     def from_file() -> dict[str, dict[str, str]]:
         nonlocal file_configs
         if file_configs is None:
-            from torchx.runner import config
+            from torchx.specs import torchxconfig as config
 
             file_configs = config.load_sections("tracker")
         return file_configs
@@ -119,7 +121,7 @@ def tracker_config() -> dict[str, str | None]:
     if env_names is not None:
         names = _split(env_names)
     else:
-        from torchx.runner import config
+        from torchx.specs import torchxconfig as config
 
         names = list(config.get_configs("torchx", "tracker"))
     out: dict[str, str | None] = {}

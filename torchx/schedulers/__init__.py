@@ -26,6 +26,7 @@ BUILTIN_SCHEDULER_MODULES: dict[str, str] = {
     "kubernetes_mcad": "torchx.schedulers.kubernetes_mcad_scheduler",
     "lsf": "torchx.schedulers.lsf_scheduler",
     "gridengine": "torchx.schedulers.gridengine_scheduler",
+    "ray": "torchx.schedulers.ray_scheduler",
 }
 """Builtin schedulers: name -> module exposing ``create_scheduler(session_name, **kwargs)``."""
 

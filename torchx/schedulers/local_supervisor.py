@@ -10,7 +10,9 @@ Started as ``python -I -S local_supervisor.py <app_dir>`` it forks, the parent e
   file per log of ``<unix ms> <byte offset>`` entries so readers can seek by time;
 - applies fail-fast and the retry policies, and on SIGTERM (cancel) stops every process
   (SIGTERM, then SIGKILL after a grace period);
-- records everything in ``state.json`` (written to a temp file and renamed: never torn).
+- records everything in ``state.json`` (written to a temp file and renamed: never torn);
+- with ``"watch": {"pid", "start"}`` in its request (the ``ray`` scheduler's replica actor), cancels
+  the app within a second once that process is gone, so no replica outlives its launcher.
 
 It imports nothing from torchx so it starts in a few milliseconds.
 """
@@ -220,6 +222,14 @@ class Supervisor:
         self.fd_owner: dict[int, Replica] = {}
         self.wake_r = -1
         self.base_env = dict(os.environ)
+        self.watch: dict[str, int] | None = self.req.get("watch")
+
+    def watched_gone(self) -> bool:
+        """True when the process named by ``watch`` has exited (or its pid was recycled)."""
+        if not self.watch:
+            return False
+        st = proc_stat(int(self.watch["pid"]))
+        return st is None or st[2] != int(self.watch["start"])
 
     # ---- state file
 
@@ -591,6 +601,8 @@ class Supervisor:
                 break
             self.spawn(r)
         while self.state == "RUNNING":
+            if self.watched_gone():
+                self.cancel = True
             if self.cancel:
                 self.terminate(None)
                 self.state = "CANCELLED"

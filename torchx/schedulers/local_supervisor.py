@@ -5,14 +5,12 @@ Started as ``python -I -S local_supervisor.py <app_dir>`` it forks, the parent e
 
 - becomes a session leader and a child subreaper, so every descendant of every replica
   (including ones that ``setsid`` or double-fork) stays in its process tree;
-- starts each replica in its own process group with stdout/stderr on pipes, and writes
-  ``stdout.log``, ``stderr.log`` and ``combined.log`` in whole lines, plus a ``.idx`` side
-  file per log of ``<unix ms> <byte offset>`` entries so readers can seek by time;
-- applies fail-fast and the retry policies, and on SIGTERM (cancel) stops every process
-  (SIGTERM, then SIGKILL after a grace period);
-- records everything in ``state.json`` (written to a temp file and renamed: never torn);
-- with ``"watch": {"pid", "start"}`` in its request (the ``ray`` scheduler's replica actor), cancels
-  the app within a second once that process is gone, so no replica outlives its launcher.
+- starts each replica in its own process group, writes ``stdout.log``, ``stderr.log`` and
+  ``combined.log`` in whole lines plus a ``.idx`` (``<unix ms> <byte offset>``) for time seeks;
+- applies fail-fast and the retry policies; on SIGTERM (cancel) stops every process (SIGTERM
+  once, SIGKILL after a grace period); records all in ``state.json`` (temp file + rename);
+- with ``"watch": {"pid", "start"}`` in its request (the ``ray`` scheduler's replica actor),
+  cancels the app within a second once that process is gone.
 
 It imports nothing from torchx so it starts in a few milliseconds.
 """

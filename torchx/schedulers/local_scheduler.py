@@ -39,8 +39,8 @@ from torchx.schedulers.api import (
     missing_script,
 )
 from torchx.schedulers.local_supervisor import (
-    all_procs,
     proc_stat,
+    proc_table,
     read_mark,
     write_json_atomic,
 )
@@ -554,7 +554,7 @@ class LocalScheduler(Scheduler[Mapping[str, CfgVal]]):
                 except OSError:
                     pass
         prefix = f"{st['app_id']}/"
-        for pid in all_procs():  # descendants that left the process group keep the mark
+        for pid in proc_table():  # descendants that left the process group keep the mark
             mark = read_mark(pid)
             if mark is not None and mark.startswith(prefix):
                 try:

@@ -42,17 +42,6 @@ def proc_stat(pid: int) -> tuple[int, int, int] | None:
     return int(fields[1]), int(fields[2]), int(fields[19])
 
 
-def all_procs() -> dict[int, tuple[int, int]]:
-    """pid -> (ppid, pgid) of every live process."""
-    out: dict[int, tuple[int, int]] = {}
-    for name in os.listdir(_PROC):
-        if name.isdigit():
-            st = proc_stat(int(name))
-            if st is not None:
-                out[int(name)] = (st[0], st[1])
-    return out
-
-
 def proc_table() -> dict[int, tuple[int, int, bool]]:
     """pid -> (ppid, start time in clock ticks, is a zombie) of every process.
 

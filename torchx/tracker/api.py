@@ -98,6 +98,18 @@ class TrackerBase(abc.ABC):
     def run_ids(self, **kwargs: str) -> Iterable[str]: ...
 
 
+def lineage_from_sources(tracker: TrackerBase, run_id: str) -> Lineage:
+    """``run_id``'s lineage built from ``tracker.sources``, recursively (a cycle stops)."""
+
+    def walk(rid: str, visiting: frozenset[str]) -> Lineage:
+        sources = list(tracker.sources(rid))
+        parents = [walk(s.source_run_id, visiting | {rid})
+                   for s in sources if s.source_run_id not in visiting | {rid}]
+        return Lineage(rid, sources, parents)
+
+    return walk(run_id, frozenset())
+
+
 def _env_name(tracker: str) -> str:
     return "TORCHX_TRACKER_" + re.sub(r"[^A-Za-z0-9]", "_", tracker).upper() + "_CONFIG"
 

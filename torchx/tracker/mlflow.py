@@ -29,7 +29,13 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from torchx.tracker.api import Lineage, TrackerArtifact, TrackerBase, TrackerSource
+from torchx.tracker.api import (
+    Lineage,
+    TrackerArtifact,
+    TrackerBase,
+    TrackerSource,
+    lineage_from_sources,
+)
 
 ENV_EXPERIMENT_NAME = "TORCHX_TRACKING_EXPERIMENT_NAME"
 DEFAULT_EXPERIMENT = "torchx"
@@ -236,14 +242,7 @@ class MLflowTracker(TrackerBase):
         return found
 
     def lineage(self, run_id: str) -> Lineage:
-        return self._lineage(run_id, set())
-
-    def _lineage(self, run_id: str, visiting: set[str]) -> Lineage:
-        visiting = visiting | {run_id}
-        sources = list(self.sources(run_id))
-        parents = [self._lineage(s.source_run_id, visiting)
-                   for s in sources if s.source_run_id not in visiting]
-        return Lineage(run_id, sources, parents)
+        return lineage_from_sources(self, run_id)
 
     # ---- listing
 

@@ -15,7 +15,13 @@ import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from torchx.tracker.api import Lineage, TrackerArtifact, TrackerBase, TrackerSource
+from torchx.tracker.api import (
+    Lineage,
+    TrackerArtifact,
+    TrackerBase,
+    TrackerSource,
+    lineage_from_sources,
+)
 
 _KINDS = ("metadata", "artifacts", "sources")
 
@@ -95,14 +101,7 @@ class FsspecTracker(TrackerBase):
         return seen
 
     def lineage(self, run_id: str) -> Lineage:
-        return self._lineage(run_id, set())
-
-    def _lineage(self, run_id: str, visiting: set[str]) -> Lineage:
-        visiting = visiting | {run_id}
-        sources = list(self.sources(run_id))
-        parents = [self._lineage(s.source_run_id, visiting)
-                   for s in sources if s.source_run_id not in visiting]
-        return Lineage(run_id, sources, parents)
+        return lineage_from_sources(self, run_id)
 
     def run_ids(self, **kwargs: str) -> Iterable[str]:
         """Every run id; ``parent_run_id=X`` keeps runs with source X, other keys match metadata."""

@@ -83,7 +83,8 @@ def test_ddp_job_uses_the_free_rank0_port_and_one_bundle_per_replica(tmp_path: P
     assert role.bundle == {"CPU": 1.0, "memory": 256 * 2**20}
     assert role.cwd == "ws/0" and job.dirs == [(str(tmp_path), "", "ws/0")]
     cmd = role.replicas[1].argv[2]
-    assert "--rdzv_endpoint ${TORCHX_RANK0_HOST:=localhost}:${TORCHX_RANK0_PORT:-29500}" in cmd
+    # dist.* rendezvous on $TORCHX_RDZV_PORT, which the driver sets to the free port it picks
+    assert "--rdzv_endpoint ${TORCHX_RANK0_HOST:=localhost}:${TORCHX_RDZV_PORT:-29500}" in cmd
     assert "127.0.0.1:8265-train-0000abcd" in cmd  # ${app_id} is the app id
     assert [r.id for r in role.replicas] == [0, 1]
     spec = job.job_json()["roles"][0]

@@ -15,33 +15,21 @@ Job records go to a throwaway ``TORCHX_HOME``; every job it submits is qdel'ed a
 from __future__ import annotations
 
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
+# _batch first: importing it puts the repository root on sys.path
+from _batch import app as _app
+from _batch import ms, print_table, row, submit_overhead
 
-from torchx.schedulers.gridengine_scheduler import GridEngineScheduler  # noqa: E402
-from torchx.specs import AppDef, AppDryRunInfo, AppState, Resource, Role  # noqa: E402
-
-rows: list[tuple[str, str, str, str]] = []
-
-
-def row(what: str, value: str, floor: str, calls: str = "") -> None:
-    rows.append((what, value, floor, calls))
-    print(f"  {what}: {value} (floor {floor}) {calls}", file=sys.stderr)
-
-
-def ms(x: float) -> str:
-    return f"{x * 1000:.1f} ms"
+from torchx.schedulers.gridengine_scheduler import GridEngineScheduler
+from torchx.specs import AppDef, AppDryRunInfo, AppState
 
 
 def app(n: int) -> AppDef:
-    return AppDef("bench", [Role("r", image="/tmp", entrypoint="true", num_replicas=n,
-                                 resource=Resource(cpu=1, gpu=0, memMB=16))])
+    return _app(n, 16)
 
 
 def held(info: AppDryRunInfo[object]) -> AppDryRunInfo[object]:
@@ -64,21 +52,7 @@ def main() -> None:
     sched = GridEngineScheduler("bench")
     submitted: list[str] = []
     try:
-        for n in (1, 2):
-            info = held(sched.submit_dryrun(app(n), {}))  # type: ignore[arg-type]
-            script = info.request.materialize()  # type: ignore[attr-defined]
-            ours, raw = [], []
-            for _ in range(reps):
-                t0 = time.perf_counter()
-                submitted.append(sched.schedule(info))  # type: ignore[arg-type]
-                ours.append(time.perf_counter() - t0)
-                t0 = time.perf_counter()
-                out = subprocess.run(["qsub", "-terse"], input=script, text=True,
-                                     capture_output=True, check=True).stdout
-                raw.append(time.perf_counter() - t0)
-                submitted.append(out.strip().split(".")[0])
-            row(f"submit {n}-replica app (median of {reps})", ms(statistics.median(ours)),
-                f"raw qsub {ms(statistics.median(raw))}", "1 qsub")
+        submit_overhead(sched, held, app, ["qsub", "-terse"], ".", reps, submitted)
 
         # 50 queued apps (held, never run), submitted through the scheduler so each has a record
         info = held(sched.submit_dryrun(app(2), {}))  # type: ignore[arg-type]
@@ -119,9 +93,7 @@ def main() -> None:
         if submitted:
             subprocess.run(["qdel", *submitted], capture_output=True)
 
-    print("\n| measure | torchx gridengine | floor | Grid Engine calls |\n|---|---|---|---|")
-    for r in rows:
-        print("| " + " | ".join(r) + " |")
+    print_table("| measure | torchx gridengine | floor | Grid Engine calls |")
 
 
 if __name__ == "__main__":

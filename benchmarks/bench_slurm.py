@@ -15,33 +15,20 @@ Every job it submits is scancelled at the end.
 
 from __future__ import annotations
 
-import os
-import statistics
 import subprocess
 import sys
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
+# _batch first: importing it puts the repository root on sys.path
+from _batch import app as _app
+from _batch import ms, print_table, row, submit_overhead
 
-from torchx.schedulers.slurm_scheduler import SlurmScheduler  # noqa: E402
-from torchx.specs import AppDef, AppDryRunInfo, Resource, Role  # noqa: E402
-
-rows: list[tuple[str, str, str, str]] = []
-
-
-def row(what: str, value: str, floor: str, calls: str = "") -> None:
-    rows.append((what, value, floor, calls))
-    print(f"  {what}: {value} (floor {floor}) {calls}", file=sys.stderr)
-
-
-def ms(x: float) -> str:
-    return f"{x * 1000:.1f} ms"
+from torchx.schedulers.slurm_scheduler import SlurmScheduler
+from torchx.specs import AppDef, AppDryRunInfo
 
 
 def app(n: int) -> AppDef:
-    return AppDef("bench", [Role("r", image="/tmp", entrypoint="true", num_replicas=n,
-                                 resource=Resource(cpu=1, gpu=0, memMB=128))])
+    return _app(n, 128)
 
 
 def held(info: AppDryRunInfo[object]) -> AppDryRunInfo[object]:
@@ -55,21 +42,7 @@ def main() -> None:
     sched = SlurmScheduler("bench")
     submitted: list[str] = []
     try:
-        for n in (1, 2):
-            info = held(sched.submit_dryrun(app(n), {}))  # type: ignore[arg-type]
-            script = info.request.materialize()  # type: ignore[attr-defined]
-            ours, raw = [], []
-            for _ in range(reps):
-                t0 = time.perf_counter()
-                submitted.append(sched.schedule(info))  # type: ignore[arg-type]
-                ours.append(time.perf_counter() - t0)
-                t0 = time.perf_counter()
-                out = subprocess.run(["sbatch", "--parsable"], input=script, text=True,
-                                     capture_output=True, check=True).stdout
-                raw.append(time.perf_counter() - t0)
-                submitted.append(out.strip().split(";")[0])
-            row(f"submit {n}-replica app (median of {reps})", ms(statistics.median(ours)),
-                f"raw sbatch {ms(statistics.median(raw))}", "1 sbatch")
+        submit_overhead(sched, held, app, ["sbatch", "--parsable"], ";", reps, submitted)
 
         # 100 live apps: held jobs, never run
         info = held(sched.submit_dryrun(app(1), {}))  # type: ignore[arg-type]
@@ -125,9 +98,7 @@ def main() -> None:
         if submitted:
             subprocess.run(["scancel", *submitted], capture_output=True)
 
-    print("\n| measure | torchx slurm | floor | Slurm calls |\n|---|---|---|---|")
-    for r in rows:
-        print("| " + " | ".join(r) + " |")
+    print_table("| measure | torchx slurm | floor | Slurm calls |")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,8 @@
   become variable references), :py:func:`directive_value` for ``#SBATCH``/``#BSUB``/``#$``
   values, :py:func:`heredoc` for showing a script fed on stdin.
 * **Log files on a shared filesystem**: :py:func:`stream_paths` (which files a stream means),
-  :py:func:`log_lines` (read or follow them, with regex and coarse since/until).
+  :py:func:`log_lines` (read or follow them, with regex and coarse since/until) and
+  :py:func:`app_ended` (when to stop following).
 
 Standard library only; nothing here talks to a particular batch system.
 """
@@ -22,12 +23,17 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from torchx.schedulers.api import Stream, filter_regex
 from torchx.specs.errors import InvalidRunConfigException, TorchXError
 
+if TYPE_CHECKING:
+    from torchx.schedulers.api import Scheduler
+
 __all__ = [
-    "BatchCommandError", "CommandRunner", "DEFAULT_LOG_EXTS", "directive_value", "follow_lines",
+    "BatchCommandError", "CommandRunner", "DEFAULT_LOG_EXTS", "app_ended", "directive_value",
+    "follow_lines",
     "heredoc", "log_lines", "one_line", "read_lines", "sh_quote", "stream_paths",
 ]
 
@@ -231,3 +237,14 @@ def log_lines(
     else:
         lines = read_lines(paths)
     return filter_regex(regex, lines) if regex else lines
+
+
+def app_ended(sched: Scheduler[Any], app_id: str) -> Callable[[], bool]:
+    """``done`` for :py:func:`log_lines`: true once ``sched`` no longer knows the app or it
+    reached a terminal state (asked afresh at each call)."""
+
+    def done() -> bool:
+        d = sched.describe(app_id)
+        return d is None or d.state.is_terminal()
+
+    return done

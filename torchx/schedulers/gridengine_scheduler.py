@@ -55,6 +55,7 @@ from torchx.schedulers.api import (
 from torchx.schedulers.batch_common import (
     BatchCommandError,
     CommandRunner,
+    app_ended,
     heredoc,
     log_lines,
     sh_quote_one_line,
@@ -513,11 +514,7 @@ class GridEngineScheduler(Scheduler[Mapping[str, CfgVal]]):
             raise TorchXError(f"app `{app_id}` has no replica {k} of role `{role_name}`;"
                               f" its roles and replica counts: {roles}")
         paths = stream_paths(os.path.join(rec["job_dir"], f"torchx-{app_id}.{tid}"), streams)
-        return log_lines(paths, regex, since, until, should_tail, done=lambda: self._done(app_id))
-
-    def _done(self, app_id: str) -> bool:
-        d = self.describe(app_id)
-        return d is None or d.state.is_terminal()
+        return log_lines(paths, regex, since, until, should_tail, done=app_ended(self, app_id))
 
 
 def create_scheduler(session_name: str, **kwargs: Any) -> GridEngineScheduler:

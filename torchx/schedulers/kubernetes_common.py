@@ -23,8 +23,9 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from torchx.schedulers.api import Stream, filter_regex
 from torchx.specs.api import (
     MISSING,
     BindMount,
@@ -32,9 +33,13 @@ from torchx.specs.api import (
     Resource,
     Role,
     TorchXError,
+    UnknownAppException,
     VolumeMount,
     macros,
 )
+
+if TYPE_CHECKING:
+    from torchx.schedulers.api import Scheduler
 
 __all__ = [
     "ANNOTATION_ROLE", "KubeApiError", "KubeClient", "LABEL_INSTANCE", "LABEL_MANAGED_BY",
@@ -48,6 +53,7 @@ LABEL_ROLE_INDEX, LABEL_ROLE_NAME, LABEL_REPLICA_ID = _T + "role-index", _T + "r
 LABEL_NAME, LABEL_MANAGED_BY = "app.kubernetes.io/name", "app.kubernetes.io/managed-by"
 LABEL_INSTANCE = "app.kubernetes.io/instance"
 MANAGED_BY = "torchx.pytorch.org"
+SELECT_ALL = f"{LABEL_MANAGED_BY}={MANAGED_BY}"
 ANNOTATION_ROLE = _T + "role-name"
 """The role's exact name (labels only hold a cleaned copy)."""
 ANNOTATION_APP = _T + "app-name"
@@ -642,6 +648,42 @@ def replica_log(
         kw["_request_timeout"] = None
     resp = kube.raw("CoreV1Api", "read_namespaced_pod_log", meta["name"], ns, **kw)
     return log_lines(_chunks(resp), since, until)
+
+
+def unshipped_workspace(roles: Iterable[Role], cfg: Mapping[str, Any]) -> str | None:
+    """Why a workspace is not built, or None: a local image is of no use to the cluster, so
+    workspaces are built and pushed only with ``image_repo``."""
+    if any(r.workspace for r in roles) and not cfg.get("image_repo"):
+        return ("the workspace is not shipped: the cluster cannot pull a local image; add"
+                " `-cfg image_repo=<registry>/<repository>` to build and push it, or pass"
+                " `--workspace ''` to silence this")
+    return None
+
+
+def pod_log_iter(sched: Scheduler[Any], kube: KubeClient, namespace: Callable[[object], str],
+                 app_id: str, role_name: str, k: int, regex: str | None, since: datetime | None,
+                 until: datetime | None, should_tail: bool,
+                 streams: Stream | None) -> Iterable[str]:
+    """``log_iter`` of the pod schedulers: replica ``k``'s pod log (one interleaved stream),
+    tailed until ``sched`` says the app is done; ``namespace`` resolves the app's namespace."""
+    if streams not in (None, Stream.COMBINED):
+        raise TorchXError(
+            f"{sched.backend} keeps one interleaved log per container: use --streams combined"
+            f" (or omit it), not `{Stream(streams).value}`")
+    ns_given, name = parse_app_id(app_id)
+    ns = namespace(ns_given)
+
+    def done() -> bool:
+        d = sched.describe(app_id)
+        return d is None or d.state.is_terminal()
+
+    try:
+        lines = replica_log(kube, ns, name, role_name, k, since, until, should_tail, done)
+    except TorchXError:
+        if not sched.exists(app_id):
+            raise UnknownAppException(app_id) from None
+        raise
+    return filter_regex(regex, lines) if regex else lines
 
 
 def _chunks(resp: Any) -> Iterator[bytes]:

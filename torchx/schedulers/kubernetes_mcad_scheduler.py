@@ -39,19 +39,17 @@ from torchx.schedulers.api import (
     Scheduler,
     Stream,
     StructuredOpts,
-    filter_regex,
 )
 from torchx.schedulers.kubernetes_common import (
     ANNOTATION_APP,
     ANNOTATION_ROLE,
     IMAGE_ENV,
     LABEL_INSTANCE,
-    LABEL_MANAGED_BY,
     LABEL_REPLICA_ID,
     LABEL_ROLE_INDEX,
     LABEL_ROLE_NAME,
-    MANAGED_BY,
     RANK0_ENV,
+    SELECT_ALL,
     KubeApiError,
     KubeClient,
     PodOptions,
@@ -61,12 +59,13 @@ from torchx.schedulers.kubernetes_common import (
     context_namespace,
     make_name,
     parse_app_id,
+    pod_log_iter,
     pod_template,
     pods_by_replica,
-    replica_log,
     role_from_template,
     role_names,
     to_yaml,
+    unshipped_workspace,
 )
 from torchx.schedulers.kubernetes_status import MCAD_STATES
 from torchx.specs.api import (
@@ -76,7 +75,6 @@ from torchx.specs.api import (
     CfgVal,
     RetryPolicy,
     TorchXError,
-    UnknownAppException,
     macros,
     make_app_handle,
     runopts,
@@ -93,7 +91,6 @@ AW = ("workload.codeflare.dev", "v1beta1", "appwrappers")
 POD_GROUP_LABEL = "scheduling.x-k8s.io/pod-group"
 NETWORK_ANNOTATION = "k8s.v1.cni.cncf.io/networks"
 CANCELLED_LABEL = "torchx.pytorch.org/cancelled"
-SELECT_ALL = f"{LABEL_MANAGED_BY}={MANAGED_BY}"
 
 # --------------------------------------------------------------------------- options
 
@@ -262,12 +259,8 @@ class KubernetesMcadScheduler(DockerWorkspaceMixin, Scheduler[Mapping[str, CfgVa
 
     def build_workspaces(self, roles: list[Any], cfg: Mapping[str, CfgVal], dryrun: bool = False) -> None:
         """As ``kubernetes``: workspaces are built and pushed only with ``image_repo``."""
-        self._skipped_workspace = None
-        if any(r.workspace for r in roles) and not cfg.get("image_repo"):
-            self._skipped_workspace = (
-                "the workspace is not shipped: the cluster cannot pull a local image; add"
-                " `-cfg image_repo=<registry>/<repository>` to build and push it, or pass"
-                " `--workspace ''` to silence this")
+        self._skipped_workspace = unshipped_workspace(roles, cfg)
+        if self._skipped_workspace:
             return
         super().build_workspaces(roles, cfg, dryrun)
 
@@ -290,15 +283,7 @@ class KubernetesMcadScheduler(DockerWorkspaceMixin, Scheduler[Mapping[str, CfgVa
         for note in req.notes:
             log.warning(note)
         if dryrun_info.app is not None:  # workspace images are built after the dryrun
-            current = {r.name: r.image for r in dryrun_info.app.roles}
-            for pod in _pod_items(req.resource):
-                role = pod["metadata"]["annotations"].get(ANNOTATION_ROLE)
-                c = pod["spec"]["containers"][0]
-                if role in current and c["image"] == req.role_images.get(role):
-                    c["image"] = current[role]
-                    for e in c["env"]:
-                        if e["name"] == IMAGE_ENV:
-                            e["value"] = current[role]
+            ks.retarget_images(_pod_items(req.resource), dryrun_info.app.roles, req.role_images)
         try:
             self.kube.call("CustomObjectsApi", "create_namespaced_custom_object", *AW[:2],
                            req.namespace, AW[2], req.resource)
@@ -414,24 +399,8 @@ class KubernetesMcadScheduler(DockerWorkspaceMixin, Scheduler[Mapping[str, CfgVa
         streams: Stream | None = None,
     ) -> Iterable[str]:
         """As ``kubernetes``: replica ``k``'s pod log (stdout and stderr interleaved)."""
-        if streams not in (None, Stream.COMBINED):
-            raise TorchXError(
-                f"kubernetes_mcad keeps one interleaved log per container: use --streams"
-                f" combined (or omit it), not `{Stream(streams).value}`")
-        ns_given, name = parse_app_id(app_id)
-        ns = self._namespace(ns_given)
-        try:
-            lines = replica_log(self.kube, ns, name, role_name, k, since, until, should_tail,
-                                lambda: self._done(app_id))
-        except TorchXError:
-            if not self.exists(app_id):
-                raise UnknownAppException(app_id) from None
-            raise
-        return filter_regex(regex, lines) if regex else lines
-
-    def _done(self, app_id: str) -> bool:
-        d = self.describe(app_id)
-        return d is None or d.state.is_terminal()
+        return pod_log_iter(self, self.kube, self._namespace, app_id, role_name, k, regex,
+                            since, until, should_tail, streams)
 
     # ---- listing (last: `list` shadows the builtin in annotations below it)
 
@@ -453,10 +422,7 @@ class KubernetesMcadScheduler(DockerWorkspaceMixin, Scheduler[Mapping[str, CfgVa
                            *((c, AppState.CANCELLED) for c in cms.get("items") or [])]:
             meta = obj["metadata"]
             app_id = f"{ns}:{meta['name']}"
-            created = None
-            if meta.get("creationTimestamp"):
-                created = datetime.fromisoformat(
-                    str(meta["creationTimestamp"]).replace("Z", "+00:00")).timestamp()
+            created = ks.created_at(meta)
             out.append(ListAppResponse(
                 app_id=app_id, state=state,
                 app_handle=make_app_handle(self.backend, self.session_name, app_id),

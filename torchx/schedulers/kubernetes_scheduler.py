@@ -52,7 +52,6 @@ from torchx.schedulers.api import (
     Scheduler,
     Stream,
     StructuredOpts,
-    filter_regex,
 )
 from torchx.schedulers.kubernetes_common import (
     ANNOTATION_APP,
@@ -61,13 +60,12 @@ from torchx.schedulers.kubernetes_common import (
     IMAGE_ENV,
     INDEX_ANNOTATION,
     LABEL_INSTANCE,
-    LABEL_MANAGED_BY,
     LABEL_REPLICA_ID,
     LABEL_ROLE_INDEX,
     LABEL_ROLE_NAME,
     LIVE,
-    MANAGED_BY,
     RANK0_ENV,
+    SELECT_ALL,
     KubeApiError,
     KubeClient,
     PodOptions,
@@ -79,12 +77,13 @@ from torchx.schedulers.kubernetes_common import (
     parse_app_id,
     parse_node_selector,
     parse_tolerations,
+    pod_log_iter,
     pod_template,
     pods_by_replica,
-    replica_log,
     role_from_template,
     role_names,
     to_yaml,
+    unshipped_workspace,
 )
 from torchx.schedulers.kubernetes_status import (
     VOLCANO_JOB_STATES,
@@ -100,7 +99,6 @@ from torchx.specs.api import (
     RetryPolicy,
     Role,
     TorchXError,
-    UnknownAppException,
     macros,
     make_app_handle,
     runopts,
@@ -117,7 +115,6 @@ log = logging.getLogger(__name__)
 
 VOLCANO = ("batch.volcano.sh", "v1alpha1", "jobs")
 REPLICA_ENV = "TORCHX_REPLICA_ID"
-SELECT_ALL = f"{LABEL_MANAGED_BY}={MANAGED_BY}"
 
 # --------------------------------------------------------------------------- options
 
@@ -343,12 +340,8 @@ class KubernetesScheduler(DockerWorkspaceMixin, Scheduler[Mapping[str, CfgVal]])
     def build_workspaces(self, roles: list[Role], cfg: Mapping[str, CfgVal], dryrun: bool = False) -> None:
         """Build and push workspace images, only with ``image_repo``: a local image is of no use
         to the cluster, so without it the roles run their images as they are (with a note)."""
-        self._skipped_workspace = None
-        if any(r.workspace for r in roles) and not cfg.get("image_repo"):
-            self._skipped_workspace = (
-                "the workspace is not shipped: the cluster cannot pull a local image; add"
-                " `-cfg image_repo=<registry>/<repository>` to build and push it, or pass"
-                " `--workspace ''` to silence this")
+        self._skipped_workspace = unshipped_workspace(roles, cfg)
+        if self._skipped_workspace:
             return
         super().build_workspaces(roles, cfg, dryrun)
 
@@ -407,15 +400,7 @@ class KubernetesScheduler(DockerWorkspaceMixin, Scheduler[Mapping[str, CfgVal]])
         for note in req.notes:
             log.warning(note)
         if dryrun_info.app is not None:  # workspace images are built after the dryrun
-            current = {r.name: r.image for r in dryrun_info.app.roles}
-            for tmpl in _templates(req.resources):
-                role = tmpl["metadata"]["annotations"].get(ANNOTATION_ROLE)
-                c = tmpl["spec"]["containers"][0]
-                if role in current and c["image"] == req.role_images.get(role):
-                    c["image"] = current[role]
-                    for e in c["env"]:
-                        if e["name"] == IMAGE_ENV:
-                            e["value"] = current[role]
+            ks.retarget_images(_templates(req.resources), dryrun_info.app.roles, req.role_images)
         created: list[dict[str, Any]] = []
         try:
             for obj in req.resources:
@@ -602,25 +587,8 @@ class KubernetesScheduler(DockerWorkspaceMixin, Scheduler[Mapping[str, CfgVal]])
     ) -> Iterable[str]:
         """Lines of replica ``k``'s newest pod (stdout and stderr interleaved, as Kubernetes
         keeps them); ``since``/``until`` use the log's timestamps; tails while the pod runs."""
-        if streams not in (None, Stream.COMBINED):
-            raise TorchXError(
-                f"kubernetes keeps one interleaved log per container: use --streams combined"
-                f" (or omit it), not `{Stream(streams).value}`")
-        ns_given, name = parse_app_id(app_id)
-        ns = self._namespace(ns_given)
-        try:
-            lines = replica_log(self.kube, ns, name, role_name, k, since, until, should_tail,
-                                lambda: self._done(app_id))
-        except TorchXError:
-            if not self.exists(app_id):
-                raise UnknownAppException(app_id) from None
-            raise
-        return filter_regex(regex, lines) if regex else lines
-
-    def _done(self, app_id: str) -> bool:
-        d = self.describe(app_id)
-        return d is None or d.state.is_terminal()
-
+        return pod_log_iter(self, self.kube, self._namespace, app_id, role_name, k, regex,
+                            since, until, should_tail, streams)
 
     # ---- listing (last: `list` shadows the builtin in annotations below it)
 
@@ -649,10 +617,7 @@ class KubernetesScheduler(DockerWorkspaceMixin, Scheduler[Mapping[str, CfgVal]])
     def _listed(self, ns: str, meta: Mapping[str, Any], state: AppState) -> ListAppResponse:
         name = str(meta.get("labels", {}).get(LABEL_INSTANCE) or meta["name"])
         app_id = f"{ns}:{name}"
-        created = None
-        if meta.get("creationTimestamp"):
-            created = datetime.fromisoformat(
-                str(meta["creationTimestamp"]).replace("Z", "+00:00")).timestamp()
+        created = ks.created_at(meta)
         return ListAppResponse(app_id=app_id, state=state,
                                app_handle=make_app_handle(self.backend, self.session_name, app_id),
                                name=str(meta.get("annotations", {}).get(ANNOTATION_APP, name)),

@@ -6,16 +6,18 @@ message, e.g. ``0/3 nodes are available: 3 Insufficient nvidia.com/gpu``), image
 (``ErrImagePull``, ``ImagePullBackOff``, ``InvalidImageName``), ``CrashLoopBackOff`` and
 container config errors, read from pod conditions and container statuses, and, when no pod
 says anything, the newest ``Warning`` event of the app's objects (e.g. a Job's
-``FailedCreate`` when a quota or admission webhook refuses its pods).
+``FailedCreate`` when a quota or admission webhook refuses its pods). Also the small
+object helpers both schedulers share (creation times, re-pointing templates at new images).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import Any
 
-from torchx.schedulers.kubernetes_common import ANNOTATION_CANCELLED
-from torchx.specs.api import NONE, AppState, ReplicaStatus, RoleStatus
+from torchx.schedulers.kubernetes_common import ANNOTATION_CANCELLED, ANNOTATION_ROLE, IMAGE_ENV
+from torchx.specs.api import NONE, AppState, ReplicaStatus, Role, RoleStatus
 
 __all__ = [
     "POD_PHASES", "VOLCANO_JOB_STATES", "VOLCANO_TASK_STATES", "app_state", "event_reason",
@@ -219,3 +221,25 @@ def volcano_state(job: Mapping[str, Any]) -> AppState:
     if not phase:
         return AppState.SUBMITTED if not job.get("status") else AppState.UNKNOWN
     return VOLCANO_JOB_STATES.get(phase, AppState.UNKNOWN)
+
+
+def created_at(meta: Mapping[str, Any]) -> float | None:
+    """An object's ``metadata.creationTimestamp`` as a POSIX time (None when unset)."""
+    if not meta.get("creationTimestamp"):
+        return None
+    return datetime.fromisoformat(str(meta["creationTimestamp"]).replace("Z", "+00:00")).timestamp()
+
+
+def retarget_images(templates: Iterable[Mapping[str, Any]], roles: Iterable[Role],
+                    role_images: Mapping[str, str]) -> None:
+    """Point the pod ``templates`` still on the dryrun's image of a role (``role_images``) at
+    that role's current one (workspace images are built after the dryrun)."""
+    current = {r.name: r.image for r in roles}
+    for tmpl in templates:
+        role = tmpl["metadata"]["annotations"].get(ANNOTATION_ROLE)
+        c = tmpl["spec"]["containers"][0]
+        if role in current and c["image"] == role_images.get(role):
+            c["image"] = current[role]
+            for e in c["env"]:
+                if e["name"] == IMAGE_ENV:
+                    e["value"] = current[role]

@@ -45,6 +45,7 @@ from torchx.schedulers.api import (
 from torchx.schedulers.batch_common import (
     BatchCommandError,
     CommandRunner,
+    app_ended,
     heredoc,
     log_lines,
     sh_quote_one_line,
@@ -475,11 +476,7 @@ class LsfScheduler(Scheduler[Mapping[str, CfgVal]]):
         paths = {Stream.STDOUT: [job.stdout], Stream.STDERR: [job.stderr]}.get(
             Stream(streams) if streams else Stream.COMBINED, [job.stdout, job.stderr])
         return log_lines([p for p in paths if p], regex, since, until, should_tail,
-                         done=lambda: self._done(app_id))
-
-    def _done(self, app_id: str) -> bool:
-        d = self.describe(app_id)
-        return d is None or d.state.is_terminal()
+                         done=app_ended(self, app_id))
 
 
 def create_scheduler(session_name: str, **kwargs: Any) -> LsfScheduler:

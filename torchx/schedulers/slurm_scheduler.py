@@ -45,6 +45,7 @@ from torchx.schedulers.api import (
 from torchx.schedulers.batch_common import (
     BatchCommandError,
     CommandRunner,
+    app_ended,
     directive_value,
     heredoc,
     log_lines,
@@ -522,11 +523,7 @@ class SlurmScheduler(Scheduler[Mapping[str, CfgVal]]):
             why = "it ended without one" if desc.state.is_terminal() else "it has not started"
             raise TorchXError(f"no log file `{paths[0]}` for replica {k}: {why} ({desc.msg})")
         # since/until are ignored, as before: Slurm's files carry no timestamps
-        return log_lines(paths, regex, should_tail=should_tail, done=lambda: self._done(app_id))
-
-    def _done(self, app_id: str) -> bool:
-        d = self.describe(app_id)
-        return d is None or d.state.is_terminal()
+        return log_lines(paths, regex, should_tail=should_tail, done=app_ended(self, app_id))
 
 
 def create_scheduler(session_name: str, **kwargs: Any) -> SlurmScheduler:

@@ -245,6 +245,7 @@ class Driver:
         self.msg = ""
         self.structured_error_msg = "<NONE>"
         self.num_restarts = 0
+        self.draining = False  # a replica failed: the others are being stopped
         self.role_restarts: dict[int, int] = {}
         self.cancel = threading.Event()
         self.dir = os.path.join(logs_dir(), "torchx", self.sid)
@@ -274,8 +275,11 @@ class Driver:
             self.cancel.set()
 
     def write_state(self) -> None:
+        # after a failure the app ends only once the others it stops have (fail-fast)
+        draining = self.draining and any(r.ref is not None for r in self.replicas)
+        state = "RUNNING" if draining else self.state
         write_json_atomic(os.path.join(self.dir, "state.json"), {
-            "app_id": self.job["app_id"], "submission_id": self.sid, "state": self.state,
+            "app_id": self.job["app_id"], "submission_id": self.sid, "state": state,
             "msg": self.msg, "structured_error_msg": self.structured_error_msg,
             "num_restarts": self.num_restarts, "updated": time.time(),
             "replicas": [r.status() for r in self.replicas],
@@ -434,6 +438,7 @@ class Driver:
                     if r.error:
                         self.msg += f": {r.error}"
                     self.structured_error_msg = r.structured_error_msg
+                    self.draining = True
                     self.stop([x for x in self.replicas if x is not r])
             self.write_state()
         if self.state == "RUNNING":

@@ -13,8 +13,10 @@ every replica of a job, the launcher and a later ``torchx tracker list`` meet th
   (a path is a reference, nothing is uploaded); sources are ``torchx.source.<hash>`` tags.
 
 Replicas recording at once lose nothing: every write is a tag or param of its own key, and when
-two replicas both create the run at the same moment, the later one steps aside for the earlier
-(and reads merge every live run carrying the key, so nothing written to either is lost).
+two replicas both create the run at the same moment, the later one steps aside for the earlier:
+it is tagged ``torchx.merged_into`` and deleted. Reads merge every live run carrying the key and
+every run merged away, so what a replica wrote before the merge is kept; a write that finds its
+run merged away goes again to the run that stayed.
 ``mlflow`` is imported only when a tracker is built (it takes seconds to import).
 """
 
@@ -44,6 +46,7 @@ TAG_RUN_KEY = "torchx.run_key"
 TAG_METADATA = "torchx.metadata."
 TAG_ARTIFACT = "torchx.artifact."
 TAG_SOURCE = "torchx.source."
+TAG_MERGED_INTO = "torchx.merged_into"
 MAX_PARAM_LENGTH = 6000  # MLflow 2.x and 3.x accept at least this many characters in a param
 _PAGE = 1000
 
@@ -120,43 +123,59 @@ class MLflowTracker(TrackerBase):
             return str(exp.experiment_id)
 
     def _search(self, filter_string: str) -> list[Any]:
+        """The runs matching ``filter_string``: live ones, and deleted ones merged away."""
+        all_runs = _mlflow().entities.ViewType.ALL
         runs: list[Any] = []
         token = None
         while True:
             page = _retrying(self._client.search_runs, [self.experiment_id], filter_string,
-                             max_results=_PAGE, page_token=token)
-            runs.extend(page)
+                             run_view_type=all_runs, max_results=_PAGE, page_token=token)
+            runs.extend(r for r in page if _live(r) or TAG_MERGED_INTO in r.data.tags)
             token = page.token
             if not token:
                 return runs
 
     def _runs(self, run_id: str) -> list[Any]:
-        """Every live MLflow run of torchx run ``run_id``, the canonical (oldest) first."""
+        """The runs of torchx run ``run_id``: live ones oldest (canonical) first, then merged."""
         runs = self._search(f"tags.`{TAG_RUN_KEY}` = '{_key(run_id)}'")
-        return sorted(runs, key=lambda r: (r.info.start_time or 0, r.info.run_id))
+        return sorted(runs, key=_precedence)
 
     def _run_for_write(self, run_id: str) -> Any:
-        """The MLflow run to record into (with its data as found), created on first use."""
-        runs = self._runs(run_id)
-        if runs:
-            return runs[0]
+        """The live MLflow run to record into (with its data as found), created on first use."""
+        live = [r for r in self._runs(run_id) if _live(r)]
+        if live:
+            return live[0]
         created = _retrying(
             self._client.create_run, self.experiment_id, run_name=run_id[-250:],
             tags={TAG_RUN_ID: run_id, TAG_RUN_KEY: _key(run_id)},
         )
-        runs = self._runs(run_id)
-        first = runs[0] if runs else created
+        live = [r for r in self._runs(run_id) if _live(r)]
+        first = live[0] if live else created
         if first.info.run_id != created.info.run_id:
-            # another replica created it at the same moment: use the older one
+            # another replica created it at the same moment: step aside for the older one
+            _retrying(self._client.set_tag, created.info.run_id, TAG_MERGED_INTO,
+                      first.info.run_id)
             _retrying(self._client.delete_run, created.info.run_id)
         return first
 
+    def _write(self, run_id: str, write: Any) -> None:
+        """``write(run)`` into the live run of ``run_id``, again into the run that stayed if
+        the one found was merged away meanwhile."""
+        for attempt in range(5):
+            run = self._run_for_write(run_id)
+            try:
+                write(run)
+                return
+            except self._exception:
+                if attempt == 4 or not self._merged_away(run):
+                    raise
+
+    def _merged_away(self, run: Any) -> bool:
+        return not _live(_retrying(self._client.get_run, run.info.run_id))
+
     def _tags(self, run_id: str) -> dict[str, str]:
-        """The tags of every live run of ``run_id``, the canonical run's winning."""
-        merged: dict[str, str] = {}
-        for run in reversed(self._runs(run_id)):
-            merged.update(run.data.tags)
-        return merged
+        """The tags of every run of ``run_id``, the canonical run's winning."""
+        return self._tags_of(self._runs(run_id))
 
     # ---- metadata
 
@@ -164,23 +183,25 @@ class MLflowTracker(TrackerBase):
         if not kwargs:
             return
         entities = _mlflow().entities
-        run = self._run_for_write(run_id)
-        existing = run.data.params
         tags = [entities.RunTag(TAG_METADATA + k, json.dumps(v, default=str))
                 for k, v in kwargs.items()]
-        params = []
-        for k, v in kwargs.items():
-            text = v if isinstance(v, str) else json.dumps(v, default=str)
-            if k not in existing and len(text) <= MAX_PARAM_LENGTH:
-                params.append(entities.Param(k, text))
-        try:
-            _retrying(self._client.log_batch, run.info.run_id, params=params, tags=tags)
-        except self._exception:
-            if not params:
-                raise
-            # a replica logged one of these params first (params are immutable): the tags
-            # alone hold the values
-            _retrying(self._client.log_batch, run.info.run_id, tags=tags)
+
+        def write(run: Any) -> None:
+            params = []
+            for k, v in kwargs.items():
+                text = v if isinstance(v, str) else json.dumps(v, default=str)
+                if k not in run.data.params and len(text) <= MAX_PARAM_LENGTH:
+                    params.append(entities.Param(k, text))
+            try:
+                _retrying(self._client.log_batch, run.info.run_id, params=params, tags=tags)
+            except self._exception:
+                if not params or self._merged_away(run):
+                    raise
+                # a replica logged one of these params first (params are immutable): the tags
+                # alone hold the values
+                _retrying(self._client.log_batch, run.info.run_id, tags=tags)
+
+        self._write(run_id, write)
 
     def metadata(self, run_id: str) -> Mapping[str, object]:
         out: dict[str, object] = {}
@@ -208,8 +229,9 @@ class MLflowTracker(TrackerBase):
         self, run_id: str, name: str, path: str, metadata: Mapping[str, object] | None = None
     ) -> None:
         record = {"name": name, "path": path, "metadata": dict(metadata) if metadata else None}
-        self._client.set_tag(self._run_for_write(run_id).info.run_id, TAG_ARTIFACT + _key(name),
-                             json.dumps(record, default=str))
+        value = json.dumps(record, default=str)
+        self._write(run_id, lambda run: _retrying(
+            self._client.set_tag, run.info.run_id, TAG_ARTIFACT + _key(name), value))
 
     def artifacts(self, run_id: str) -> Mapping[str, TrackerArtifact]:
         out: dict[str, TrackerArtifact] = {}
@@ -224,7 +246,8 @@ class MLflowTracker(TrackerBase):
     def add_source(self, run_id: str, source_id: str, artifact_name: str | None = None) -> None:
         record = {"source_run_id": source_id, "artifact_name": artifact_name}
         key = TAG_SOURCE + _key(json.dumps(record, sort_keys=True))
-        self._client.set_tag(self._run_for_write(run_id).info.run_id, key, json.dumps(record))
+        self._write(run_id, lambda run: _retrying(
+            self._client.set_tag, run.info.run_id, key, json.dumps(record)))
 
     def sources(self, run_id: str, artifact_name: str | None = None) -> Iterable[TrackerSource]:
         return self._sources_in(self._tags(run_id), artifact_name)
@@ -252,7 +275,7 @@ class MLflowTracker(TrackerBase):
         parent = kwargs.pop("parent_run_id", None)
         by_id: dict[str, list[Any]] = {}
         runs = self._search(f"tags.`{TAG_RUN_KEY}` != ''")
-        for run in sorted(runs, key=lambda r: (r.info.start_time or 0, r.info.run_id)):
+        for run in sorted(runs, key=_precedence):
             rid = run.data.tags.get(TAG_RUN_ID)
             if rid is not None:
                 by_id.setdefault(rid, []).append(run)
@@ -269,6 +292,15 @@ class MLflowTracker(TrackerBase):
                     continue
             ids.append(rid)
         return ids
+
+
+def _live(run: Any) -> bool:
+    return bool(run.info.lifecycle_stage == "active")
+
+
+def _precedence(run: Any) -> tuple[bool, int, str]:
+    """Live runs before merged ones, each oldest first: the first live run is canonical."""
+    return (not _live(run), run.info.start_time or 0, run.info.run_id)
 
 
 def _as_text(value: object) -> str:

@@ -161,6 +161,31 @@ def test_replicas_recording_at_once_lose_nothing(store: str) -> None:
     assert list(t.run_ids()) == ["job://concurrent"]
 
 
+def test_a_write_to_a_run_merged_away_goes_to_the_run_that_stayed(tracker: Any) -> None:
+    """The race CI once hit, played step by step: a replica finds the run, another replica's
+    older run then wins and this one is merged away, and only then does the write arrive."""
+    from torchx.tracker.mlflow import _key
+
+    rid, client = "job://merged", _client(tracker.tracking_uri)
+    tags = {"torchx.run_id": rid, "torchx.run_key": _key(rid)}
+    tracker.add_metadata(rid, before=1)
+    [loser] = _live_runs(tracker, rid)
+    winner = client.create_run(tracker.experiment_id, start_time=1, tags=tags)  # older
+    client.set_tag(loser.info.run_id, "torchx.merged_into", winner.info.run_id)
+    client.delete_run(loser.info.run_id)  # what the loser's creator does on seeing the winner
+    resolve = tracker._run_for_write
+    stale = iter([loser, loser])  # both writes found the run just before it was merged away
+    tracker._run_for_write = lambda run_id: next(stale, None) or resolve(run_id)
+
+    tracker.add_metadata(rid, after=2)
+    tracker.add_artifact(rid, "ckpt", "/ckpt/1")
+
+    assert tracker.metadata(rid) == {"before": 1, "after": 2}
+    assert list(tracker.artifacts(rid)) == ["ckpt"]
+    assert [r.info.run_id for r in _live_runs(tracker, rid)] == [winner.info.run_id]
+    assert list(tracker.run_ids()) == [rid]
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

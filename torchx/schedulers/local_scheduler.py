@@ -72,6 +72,8 @@ TERMINAL = frozenset({"SUCCEEDED", "FAILED", "CANCELLED"})
 SUPERVISOR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "local_supervisor.py")
 KILL_GRACE_S = 5.0
 """Seconds between SIGTERM and SIGKILL when stopping replicas."""
+UNTIL_GRACE_MS = 2000
+"""How long a tail with ``until`` waits past it for lines stamped before it to reach the file."""
 RDZV_PORT_ENV = "TORCHX_RDZV_PORT"
 """Set to a free port for each role of several replicas whose command reads it (the dist.*
 components do, unless given ``--rdzv_port``): local jobs must not all meet on port 29500."""
@@ -636,7 +638,7 @@ class LocalScheduler(Scheduler[Mapping[str, CfgVal]]):
         should_tail: bool = False,
         streams: Stream | None = None,
     ) -> Iterable[str]:
-        from torchx.util.logfile import iter_lines, offsets_for, read_index
+        from torchx.util.logfile import iter_lines, last_stamp, offsets_for, read_index
 
         req = self._read(app_id, "request.json")
         if req is None:
@@ -680,7 +682,15 @@ class LocalScheduler(Scheduler[Mapping[str, CfgVal]]):
         end_when_done: Callable[[], int | None] | None = None
         if follow is not None and until_ms is not None:
             u = until_ms  # follow until `until` passes, then stop at its offset in the index
-            follow = lambda: time.time() * 1000 > u or done()  # noqa: E731
+
+            def past_until() -> bool:
+                # a line stamped before `until` may still be on its way to the file: wait for
+                # an entry stamped after it, the end of the app, or a grace period
+                now_ms = time.time() * 1000
+                return done() or now_ms > u and (now_ms > u + UNTIL_GRACE_MS
+                                                 or (last_stamp(idx_path) or 0) > u)
+
+            follow = past_until
             end_when_done = lambda: offsets_for(read_index(idx_path), None, u)[1]  # noqa: E731
         lines = iter_lines(path, start, end, follow, end_when_done=end_when_done)
         return filter_regex(regex, lines) if regex else lines

@@ -29,6 +29,18 @@ def read_index(idx_path: str) -> list[tuple[int, int]]:
     return out
 
 
+def last_stamp(idx_path: str) -> int | None:
+    """The time of the newest entry of an index file (None if it has none yet)."""
+    try:
+        with open(idx_path, "rb") as f:  # an entry is under 40 bytes, written whole
+            f.seek(max(0, os.fstat(f.fileno()).st_size - 128))
+            lines = f.read().split(b"\n")
+    except OSError:
+        return None
+    complete = [line for line in lines[:-1] if b" " in line]
+    return int(complete[-1].partition(b" ")[0]) if complete else None
+
+
 def offsets_for(idx: list[tuple[int, int]], since_ms: int | None,
                 until_ms: int | None) -> tuple[int | None, int | None]:
     """Byte range [start, end) of lines written in [since_ms, until_ms]; None: open-ended.

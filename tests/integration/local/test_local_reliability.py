@@ -339,6 +339,46 @@ def test_tail_with_until_stops_at_until(runner: Runner) -> None:
     assert runner.wait(h).state == AppState.CANCELLED  # type: ignore[union-attr]
 
 
+def test_tail_with_until_keeps_a_line_stamped_before_until_that_lands_after_it(
+        runner: Runner) -> None:
+    """The supervisor stamps a line when it reads it and writes it just after: on a loaded
+    machine a line stamped before `until` can reach the file after `until` has passed. Here the
+    test plays that late writer itself (the replica says one line, then nothing) and the tail
+    must still get it."""
+    import threading
+
+    h = runner.run(AppDef("late", [sh("w", "echo ready; sleep 60")]))
+    logs = Path(home_of(h, runner)) / "w" / "0"
+    deadline = time.monotonic() + 60
+    while not (logs / "combined.log").exists() or not (logs / "combined.log").read_text():
+        assert time.monotonic() < deadline, "the supervisor never opened the log"
+        time.sleep(0.01)
+    until = datetime.now() + timedelta(seconds=0.5)
+    until_ms = int(until.timestamp() * 1000)
+
+    def append(line: bytes, stamp_ms: int) -> None:
+        size = (logs / "combined.log").stat().st_size
+        with open(logs / "combined.idx", "ab") as idx:
+            idx.write(b"%d %d\n" % (stamp_ms, size))
+        with open(logs / "combined.log", "ab") as log:
+            log.write(line)
+
+    def late_writer() -> None:
+        time.sleep(max(0.0, until_ms / 1000 + 0.3 - time.time()))
+        append(b"stamped before until\n", until_ms - 100)
+        time.sleep(0.3)
+        append(b"stamped after until\n", until_ms + 600)
+
+    writer = threading.Thread(target=late_writer)
+    writer.start()
+    try:
+        lines = list(runner.log_lines(h, "w", 0, until=until, should_tail=True))
+    finally:
+        writer.join()
+    assert lines == ["ready\n", "stamped before until\n"]
+    runner.cancel(h)
+
+
 def home_of(handle: str, runner: Runner) -> str:
     return os.path.join(os.environ["TORCHX_HOME"], "apps", app_id(handle), "logs")
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from torchx.util.logfile import iter_lines, offsets_for, read_index
+from torchx.util.logfile import iter_lines, last_stamp, offsets_for, read_index
 
 
 def test_whole_lines_only_split_on_newline(tmp_path: Path) -> None:
@@ -123,3 +123,15 @@ def test_local_log_window_edges(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     assert window(base + 1000, None) == ["b\n", "c\n"]
     assert window(base + 1001, None) == ["c\n"]
     assert window(base + 1000, base + 1000) == ["b\n"]
+
+
+def test_last_stamp_is_the_newest_whole_entry(tmp_path: Path) -> None:
+    idx = tmp_path / "x.idx"
+    assert last_stamp(str(idx)) is None  # no file yet
+    idx.write_bytes(b"")
+    assert last_stamp(str(idx)) is None
+    idx.write_bytes(b"".join(b"%d %d\n" % (1796036684000 + i, i * 1000) for i in range(500)))
+    assert last_stamp(str(idx)) == 1796036684499
+    with open(idx, "ab") as f:
+        f.write(b"1796036685000 5")  # an entry still being written does not count
+    assert last_stamp(str(idx)) == 1796036684499

@@ -391,6 +391,10 @@ class RayHTTP:
         except ImportError:
             raise RaySchedulerError(
                 "the ray scheduler needs Ray to submit: pip install 'torchx[ray]'") from None
+        # Ray's client prefers $RAY_API_SERVER_ADDRESS/$RAY_ADDRESS to the address it is given:
+        # hidden while it works, so `-cfg dashboard_address` is where the job really goes
+        hidden = {k: os.environ.pop(k) for k in ("RAY_API_SERVER_ADDRESS", "RAY_ADDRESS")
+                  if k in os.environ}
         try:
             client = JobSubmissionClient(self.url)
             client.submit_job(entrypoint=ENTRYPOINT, submission_id=job.submission_id,
@@ -401,6 +405,8 @@ class RayHTTP:
                 " --head`) or set -cfg dashboard_address=host:port (or RAY_ADDRESS)") from None
         except (RuntimeError, ValueError) as e:
             raise RaySchedulerError(f"Ray refused job `{job.app_id}`: {e}") from None
+        finally:
+            os.environ.update(hidden)
 
 
 # --------------------------------------------------------------------------- scheduler

@@ -365,9 +365,11 @@ def test_cli_run_status_log_and_bad_dashboard(sched: TrackingScheduler, tmp_path
     log = subprocess.run([*cli, "log", handle], capture_output=True, text=True, timeout=120,
                          env=env)
     assert log.stdout == "echo/0 via the CLI\n", log.stderr
+    # the run option wins over $RAY_ADDRESS (Ray's own client would prefer the variable)
     bad = subprocess.run(
         [*cli, "run", "-s", "ray", "-cfg", "dashboard_address=127.0.0.1:1", "utils.echo"],
-        capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env)
+        capture_output=True, text=True, timeout=120, cwd=tmp_path,
+        env={**env, "RAY_ADDRESS": sched.address})
     assert bad.returncode != 0
     assert "cannot reach the Ray dashboard at http://127.0.0.1:1" in bad.stderr
     assert "Traceback" not in bad.stderr and len(bad.stderr.strip().splitlines()) == 1, bad.stderr

@@ -138,7 +138,8 @@ def walk(root: str, rules: IgnoreRules) -> Iterator[tuple[str, str]]:
 def copy_workspace(src: str, dst: str) -> None:
     """Copy directory ``src`` into ``dst`` (created if needed) honouring ``src/.torchxignore``.
 
-    Symlinks are copied as links, file modes are kept; WorkspaceError if ``src`` is missing.
+    Symlinks are copied as links, file modes are kept, sockets, FIFOs and devices are left out;
+    WorkspaceError if ``src`` is missing.
     """
     (root, _), = project_paths(Workspace({src: ""}))
     rules = IgnoreRules.load(root, TORCHXIGNORE)
@@ -152,7 +153,7 @@ def copy_workspace(src: str, dst: str) -> None:
             os.symlink(os.readlink(path), target)
         elif os.path.isdir(path):
             os.makedirs(target, exist_ok=True)
-        else:
+        elif os.path.isfile(path):  # not sockets, FIFOs or devices: a FIFO would block the copy
             os.makedirs(os.path.dirname(target), exist_ok=True)
             shutil.copy2(path, target)
 

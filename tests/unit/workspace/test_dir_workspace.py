@@ -123,3 +123,18 @@ def test_walk_of_a_missing_root_says_which_directory(tmp_path: Path) -> None:
     missing = tmp_path / "nope"
     with pytest.raises(WorkspaceError, match=r"workspace directory `.*nope` does not exist"):
         list(walk(str(missing), IgnoreRules.load(str(tmp_path), ".x")))
+
+
+@pytest.mark.timeout(30)
+def test_copy_workspace_leaves_out_sockets_and_fifos(tmp_path: Path) -> None:
+    """A FIFO would block the copy and a socket cannot be opened (a workspace of /tmp has both)."""
+    import socket
+
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    src.mkdir()
+    (src / "train.py").write_text("print(1)\n")
+    os.mkfifo(src / "pipe")
+    with socket.socket(socket.AF_UNIX) as listener:
+        listener.bind(str(src / "listener"))
+        copy_workspace(str(src), str(dst))
+    assert sorted(p.name for p in dst.iterdir()) == ["train.py"]

@@ -737,10 +737,14 @@ def test_restarts_under_load_never_meet_the_last_attempts_leftovers(
         runner: Runner, tmp_path: Path, policy: RetryPolicy) -> None:
     """Issue 9 (3): many apps restarting at once under CPU load; each failed attempt leaves a
     setsid daemon that must be gone before the next attempt starts. REPLICA restarts one of
-    two replicas (its orphan is told apart by its mark); ROLE restarts the whole app."""
+    two replicas (its orphan is told apart by its mark); ROLE restarts the whole app.
+
+    A first attempt fails only once both replicas have left their daemon and mark (written
+    whole): under ROLE the first failure stops the sibling, which must have got that far."""
     script = (
         'd="$DIR/$REPLICA"; '
-        'if [ ! -e "$d" ]; then setsid sleep 600 & echo $! > "$d"; exit 1; fi; '
+        'if [ ! -e "$d" ]; then setsid sleep 600 & echo $! > "$d.tmp"; mv "$d.tmp" "$d"; '
+        'while [ ! -e "$DIR/0" ] || [ ! -e "$DIR/1" ]; do sleep 0.05; done; exit 1; fi; '
         'p=$(cat "$d"); '
         "if [ -e /proc/$p ] && ! grep -q ') Z' /proc/$p/stat; then echo alive; exit 2; fi; "
         "sleep 0.2"

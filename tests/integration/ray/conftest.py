@@ -93,11 +93,18 @@ def _cleanup(address: str) -> Iterator[list[str]]:
     submitted: list[str] = []
     yield submitted
     s = RayScheduler(SESSION)
-    for app_id in submitted:
+
+    def delete(app_id: str) -> None:
         try:
             s.delete(app_id)
         except Exception:  # best effort: one stuck job must not hide the test results
             pass
+
+    # a delete waits ~3 s for Ray's job monitor: all at once, not one after another
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(delete, submitted))
 
 
 @pytest.fixture

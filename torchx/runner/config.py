@@ -1,21 +1,5 @@
-""".torchxconfig: INI defaults for run options, the CLI, components and trackers.
-
-Sections::
-
-    [local_cwd]              # run options of a scheduler (typed by its runopts)
-    log_dir = /tmp/logs
-    [cli:run]                # defaults for `torchx run`: scheduler, component, workspace
-    scheduler = local_cwd
-    [component:dist.ddp]     # argument defaults of a component
-    j = 2x2
-    [torchx:tracker]         # trackers to activate (keys; values unused)
-    fsspec =
-    [tracker:fsspec]         # a tracker's settings
-    config = /tmp/tracker_data
-
-Precedence: command line > ``$TORCHXCONFIG`` (when set, the only file read) > ``./.torchxconfig``
-> ``~/.torchxconfig`` > defaults. Files are read on each call (they are tiny); nothing happens
-at import time.
+""".torchxconfig for the Runner and CLI: apply a file's run options to a cfg, load a section,
+and dump a template. The format and precedence are described in :py:mod:`torchx.specs.torchxconfig`.
 """
 
 from __future__ import annotations
